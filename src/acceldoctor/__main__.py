@@ -1,0 +1,3 @@
+from acceldoctor.cli.app import main
+
+main()

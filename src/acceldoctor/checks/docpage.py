@@ -1,0 +1,56 @@
+"""One Markdown page per check and per fault, from their declarations (docs/ and `acceldoctor doc`)."""
+
+from __future__ import annotations
+
+from acceldoctor.checks.registry import CheckSpec
+from acceldoctor.checks.tolerances import tolerance
+from acceldoctor.faults.catalog import FAULTS, Fault
+
+
+def check_markdown(spec: CheckSpec) -> str:
+    lines = [
+        f"# `{spec.id}` — {spec.title}",
+        "",
+        f"Category: `{spec.category}` · levels: {', '.join(spec.levels)} · time limit: {spec.timeout_s:g} s",
+        "",
+        "## What it verifies",
+        spec.doc.verifies,
+        "",
+        "## Why it matters",
+        spec.doc.why,
+        "",
+        "## What a failure means",
+        spec.doc.failure_means,
+        "",
+        "## What to do",
+        spec.doc.remedy,
+    ]
+    if spec.tolerances:
+        lines += ["", "## Tolerances", "",
+                  "From `data/tolerances.yaml`; `eps` is the machine epsilon of the dtype computed in, "
+                  "`K` the reduction length.", ""]
+        for op in spec.tolerances:
+            tol = tolerance(op)
+            lines += [f"- **{op}**: `{tol.formula()}` — {tol.why}"]
+    if spec.params:
+        lines += ["", "## Parameters", "", "| name | default | per level | meaning |", "|---|---|---|---|"]
+        for p in spec.params:
+            per_level = ", ".join(f"{k}: {v}" for k, v in p.per_level.items()) or "—"
+            lines.append(f"| `{p.name}` | `{p.default}` | {per_level} | {p.help} |")
+    faults = [f for f in FAULTS.values() if f.caught_by == spec.id]
+    if faults:
+        lines += ["", "## Self-test", ""]
+        lines += [f"- `--inject {f.name}` makes this check report `{f.expected_status}`." for f in faults]
+    return "\n".join(lines) + "\n"
+
+
+def fault_markdown(fault: Fault) -> str:
+    return "\n".join([
+        f"# fault `{fault.name}`",
+        "",
+        fault.summary.strip(),
+        "",
+        f"Imitates {fault.imitates}. Caught by `{fault.caught_by}` with status `{fault.expected_status}`.",
+        "",
+        f"Try it: `acceldoctor check --inject {fault.name} --select {fault.caught_by}`",
+    ]) + "\n"

@@ -1,0 +1,1 @@
+"""The Typer app: one verb per capability, no logic beyond argument handling."""

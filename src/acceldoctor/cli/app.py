@@ -1,0 +1,112 @@
+"""`acceldoctor` command line. Verbs and exit codes are contracts (shared/DESIGN.md)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from acceldoctor.cli.errors import UsageError, fail_usage
+
+app = typer.Typer(
+    name="acceldoctor",
+    help="A doctor for AI accelerators: does this chip compute correctly, and what went wrong when not.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _require_torch() -> None:
+    if importlib.util.find_spec("torch") is None:
+        raise UsageError("PyTorch is not installed; install your vendor's torch build (or `pip install torch`)")
+
+
+@app.command()
+def devices(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the inventory as JSON.")] = False,
+) -> None:
+    """List every visible device (the CPU included) with memory and software versions."""
+    _require_torch()
+    from acceldoctor.devices.discovery import list_devices
+    from acceldoctor.devices.versions import host_info
+    from acceldoctor.report.devices_view import render_devices
+
+    found, host = list_devices(), host_info()
+    if as_json:
+        payload = {"host": host.model_dump(), "devices": [d.model_dump() for d in found]}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    else:
+        render_devices(host, found, Console())
+
+
+@app.command()
+def check(
+    device: Annotated[str | None, typer.Option(
+        "--device", "-d", help="Device to test: cpu, cuda:0, npu:0, xpu:0, mps, a comma list, or all. "
+        "Default: the first accelerator, else the CPU.")] = None,
+    level: Annotated[str, typer.Option(help="quick, standard or full.")] = "quick",
+    select: Annotated[list[str] | None, typer.Option(
+        "--select", "-k", help="Only checks whose id matches this glob (repeatable), e.g. 'correctness.*'.")] = None,
+    json_path: Annotated[str | None, typer.Option(
+        "--json", help="Write the JSON report here as results arrive ('-' prints it to stdout, alone).")] = None,
+    inject: Annotated[str | None, typer.Option(
+        help="Inject a fault to prove the checks catch it (see `acceldoctor list --faults`).")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        help="Seconds before a check counts as hung (default: each check's own limit).", min=0.1)] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the generated inputs.")] = 0,
+) -> None:
+    """Run the checks on a device and report, in plain words, what is wrong.
+
+    Exit code: 0 healthy, 1 a problem was found (fail, timeout, crash), 2 usage or tool error.
+    """
+    _require_torch()
+    from acceldoctor.cli.check_command import run_check_command
+
+    code = run_check_command(device=device, level=level, select=select or [], json_path=json_path,
+                             inject=inject, timeout=timeout, seed=seed)
+    raise typer.Exit(code)
+
+
+@app.command("list")
+def list_(
+    faults: Annotated[bool, typer.Option("--faults", help="List the injectable faults instead.")] = False,
+) -> None:
+    """List every check (or every injectable fault) with the levels it runs at."""
+    _require_torch()
+    from acceldoctor.cli.docs_view import render_check_list, render_fault_list
+
+    (render_fault_list if faults else render_check_list)(Console())
+
+
+@app.command()
+def doc(check_id: Annotated[str, typer.Argument(metavar="ID", help="A check id or fault name.")]) -> None:
+    """Show what a check verifies, why it matters, what a failure means and what to do."""
+    _require_torch()
+    from acceldoctor.cli.docs_view import render_doc
+
+    render_doc(check_id, Console())
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)
+    except UsageError as exc:
+        fail_usage(str(exc))
+    except (typer.Exit, SystemExit) as exc:
+        raise SystemExit(getattr(exc, "exit_code", getattr(exc, "code", 0))) from None
+    except KeyboardInterrupt:
+        fail_usage("interrupted; the report written so far is kept", code=130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            fail_usage("aborted", code=130)
+        if isinstance(exc, click.ClickException):
+            fail_usage(exc.format_message())
+        fail_usage(f"internal error: {type(exc).__name__}: {exc}")
+    raise SystemExit(code if isinstance(code, int) else 0)

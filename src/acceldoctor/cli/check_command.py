@@ -1,0 +1,106 @@
+"""`acceldoctor check`: validate arguments, show progress, run the plan, print the summary."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from acceldoctor.checks.registry import LEVELS, select_checks
+from acceldoctor.cli.errors import UsageError
+from acceldoctor.devices.discovery import UnknownDeviceError, list_devices, resolve_devices
+from acceldoctor.devices.versions import host_info
+from acceldoctor.faults.catalog import FAULTS
+from acceldoctor.report.model import Result
+from acceldoctor.report.terminal import STATUS_STYLE, render_summary
+from acceldoctor.report.writer import ReportWriteError, ReportWriter
+from acceldoctor.runner.pool import WorkerStartError
+from acceldoctor.runner.session import PlannedCheck, plan, run_plan
+
+
+def run_check_command(*, device: str | None, level: str, select: list[str], json_path: str | None,
+                      inject: str | None, timeout: float | None, seed: int) -> int:
+    if level not in LEVELS:
+        raise UsageError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+    if inject is not None and inject not in FAULTS:
+        raise UsageError(f"unknown fault {inject!r}; see `acceldoctor list --faults`")
+    patterns = [p.strip() for item in select for p in item.split(",") if p.strip()]
+    try:
+        specs = select_checks(level, patterns)
+    except LookupError as exc:
+        raise UsageError(str(exc)) from None
+    if not specs:
+        raise UsageError(f"no {level}-level check matches {', '.join(patterns)}; try --level full")
+    found = list_devices()
+    try:
+        targets = resolve_devices(device, found)
+    except UnknownDeviceError as exc:
+        raise UsageError(str(exc)) from None
+    writer = ReportWriter(json_path)
+    try:
+        writer.check_writable()
+    except ReportWriteError as exc:
+        raise UsageError(str(exc)) from None
+
+    quiet = json_path == "-"
+    planned = plan(specs, targets)
+    err = Console(stderr=True)
+    try:
+        if quiet:
+            report = run_plan(planned, level=level, host=host_info(), devices=targets, writer=writer,
+                              fault=inject, timeout_s=timeout, seed=seed)
+        elif err.is_terminal:
+            report = _run_with_progress(planned, err, level, targets, writer, inject, timeout, seed)
+        else:
+            report = _run_with_log_lines(planned, err, level, targets, writer, inject, timeout, seed)
+    except WorkerStartError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write report to {json_path}: {exc.strerror or exc}") from None
+    if not quiet:
+        render_summary(report, Console())
+        if writer.path:
+            Console().print(f"report written to {writer.path}")
+    return report.exit_code or 0
+
+
+def _run_with_progress(planned, console, level, targets, writer, inject, timeout, seed):
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        bar = progress.add_task("starting the worker", total=len(planned))
+
+        def started(item: PlannedCheck) -> None:
+            progress.update(bar, description=f"{item.spec.id} on {item.device.id}")
+
+        def finished(result: Result) -> None:
+            style = STATUS_STYLE[result.status]
+            progress.console.print(f"[{style}]{result.status.value:>7}[/] {result.check} ({result.device}) "
+                                   f"{result.duration_s:.1f}s")
+            progress.advance(bar)
+
+        return run_plan(planned, level=level, host=host_info(), devices=targets, writer=writer,
+                        fault=inject, timeout_s=timeout, seed=seed, on_start=started, on_result=finished)
+
+
+def _run_with_log_lines(planned, console, level, targets, writer, inject, timeout, seed):
+    total = len(planned)
+    done = 0
+
+    def finished(result: Result) -> None:
+        nonlocal done
+        done += 1
+        sys.stderr.write(f"[{done}/{total}] {result.status.value:>7} {result.check} ({result.device}) "
+                         f"{result.duration_s:.1f}s\n")
+        sys.stderr.flush()
+
+    return run_plan(planned, level=level, host=host_info(), devices=targets, writer=writer,
+                    fault=inject, timeout_s=timeout, seed=seed, on_result=finished)

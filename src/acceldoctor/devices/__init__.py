@@ -1,0 +1,1 @@
+"""What accelerators exist: identity, memory and software stack versions."""

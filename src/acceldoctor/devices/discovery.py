@@ -1,0 +1,118 @@
+"""Enumerate devices through torch's device-agnostic APIs, never importing absent vendor packages."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+
+from acceldoctor.devices.versions import cuda_driver_version, npu_versions
+from acceldoctor.report.model import DeviceInfo
+
+ACCELERATOR_TYPES = ("cuda", "npu", "xpu", "mps")
+
+
+class UnknownDeviceError(ValueError):
+    pass
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(("model name", "Model name")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "CPU"
+
+
+def _host_memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _cpu_device() -> DeviceInfo:
+    return DeviceInfo(id="cpu", name=_cpu_name(), vendor=platform.machine() or "cpu",
+                      memory_bytes=_host_memory_bytes(), cores=os.cpu_count())
+
+
+def _backend(device_type: str):
+    """The torch backend module for a device type, or None when it is absent or has no devices."""
+    import torch
+
+    if device_type == "npu" and importlib.util.find_spec("torch_npu") is None:
+        return None
+    if device_type == "npu":
+        import torch_npu  # noqa: F401  (registers torch.npu)
+    module = getattr(torch, device_type, None)
+    if module is None:
+        return None
+    try:
+        return module if module.is_available() else None
+    except Exception:  # a broken vendor runtime must not stop the inventory
+        return None
+
+
+def _accelerator_devices(device_type: str) -> list[DeviceInfo]:
+    import torch
+
+    backend = _backend(device_type)
+    if backend is None:
+        return []
+    if device_type == "mps":
+        return [DeviceInfo(id="mps", name="Apple GPU (MPS)", vendor="Apple",
+                           memory_bytes=_host_memory_bytes())]
+    devices = []
+    for index in range(backend.device_count()):
+        props = backend.get_device_properties(index)
+        if device_type == "cuda":
+            hip = getattr(torch.version, "hip", None)
+            vendor = "AMD" if hip else "NVIDIA"
+            runtime = f"HIP {hip}" if hip else f"CUDA {torch.version.cuda}"
+            driver = None if hip else cuda_driver_version(index)
+        elif device_type == "npu":
+            vendor, (runtime, driver) = "Huawei", npu_versions()
+        else:
+            vendor, runtime, driver = "Intel", getattr(props, "driver_version", None), None
+        devices.append(DeviceInfo(
+            id=f"{device_type}:{index}",
+            name=getattr(props, "name", device_type),
+            vendor=vendor,
+            memory_bytes=getattr(props, "total_memory", None),
+            driver_version=driver,
+            runtime_version=runtime,
+        ))
+    return devices
+
+
+def list_devices() -> list[DeviceInfo]:
+    """Every visible device, accelerators first, the CPU last."""
+    devices: list[DeviceInfo] = []
+    for device_type in ACCELERATOR_TYPES:
+        devices += _accelerator_devices(device_type)
+    return devices + [_cpu_device()]
+
+
+def default_device(devices: list[DeviceInfo]) -> DeviceInfo:
+    """The first accelerator, or the CPU when there is none."""
+    return devices[0]
+
+
+def resolve_devices(spec: str | None, devices: list[DeviceInfo]) -> list[DeviceInfo]:
+    """Turn `--device` (an id, a comma list, a bare type like `cuda`, or `all`) into devices."""
+    if not spec:
+        return [default_device(devices)]
+    if spec == "all":
+        return devices
+    by_id = {d.id: d for d in devices}
+    chosen: list[DeviceInfo] = []
+    for part in (p.strip() for p in spec.split(",")):
+        key = part if part in by_id else (f"{part}:0" if f"{part}:0" in by_id else part)
+        if key not in by_id:
+            known = ", ".join(by_id)
+            raise UnknownDeviceError(f"unknown device {part!r}; this machine has: {known}")
+        chosen.append(by_id[key])
+    return chosen

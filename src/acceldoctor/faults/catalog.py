@@ -1,0 +1,141 @@
+"""The faults `--inject` knows. Each imitates a failure users of real accelerator stacks report."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+MATMUL_FAMILY = frozenset({
+    torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.Tensor.__rmatmul__,
+    torch.mm, torch.Tensor.mm, torch.bmm, torch.Tensor.bmm, F.linear,
+})
+SOFTMAX_FAMILY = frozenset({
+    F.softmax, torch.softmax, torch.Tensor.softmax, F.log_softmax, torch.log_softmax, torch.Tensor.log_softmax,
+})
+SUM_FAMILY = frozenset({torch.sum, torch.Tensor.sum, torch.mean, torch.Tensor.mean})
+CONV_FAMILY = frozenset({F.conv2d, torch.conv2d})
+
+
+@dataclass
+class Fault:
+    name: str
+    summary: str
+    imitates: str
+    caught_by: str  # check id expected to detect it
+    expected_status: str
+    targets: frozenset = field(default_factory=frozenset)
+    calls: int = 0
+
+    def reset(self) -> None:
+        self.calls = 0
+
+    def apply(self, func, args, kwargs):
+        self.calls += 1
+        return self.corrupt(func(*args, **kwargs), func, args, kwargs)
+
+    def corrupt(self, out, func, args, kwargs):  # overridden per fault
+        return out
+
+
+class WrongMatmulFp16(Fault):
+    """A GEMM kernel that forgets the last partial tile of the reduction dimension in float16."""
+
+    TILE = 16
+
+    def apply(self, func, args, kwargs):
+        a, b = args[0], args[1]
+        if a.dtype != torch.float16 or func is F.linear or a.shape[-1] % self.TILE == 0:
+            return func(*args, **kwargs)
+        k_full = a.shape[-1] - a.shape[-1] % self.TILE
+        return func(a[..., :k_full], b[..., :k_full, :] if b.dim() > 1 else b[:k_full], *args[2:], **kwargs)
+
+
+class BitFlip(Fault):
+    """One bit of one output element flips in one out of every `EVERY` GEMM calls."""
+
+    EVERY = 50
+
+    def corrupt(self, out, func, args, kwargs):
+        if self.calls % self.EVERY or not out.is_floating_point() or out.numel() == 0:
+            return out
+        gen = torch.Generator().manual_seed(self.calls)
+        flat = out.detach().reshape(-1).clone()
+        index = int(torch.randint(flat.numel(), (1,), generator=gen))
+        bits = flat.view({2: torch.int16, 4: torch.int32, 8: torch.int64}[out.element_size()])
+        bit = int(torch.randint(out.element_size() * 8 - 1, (1,), generator=gen))  # spare the sign
+        bits[index] ^= 1 << bit
+        return flat.view(out.shape)
+
+
+class SoftmaxNan(Fault):
+    """Softmax without max-subtraction overflows: NaN on rows holding large logits."""
+
+    LIMIT = 60.0
+
+    def corrupt(self, out, func, args, kwargs):
+        x = args[0]
+        dim = kwargs.get("dim", args[1] if len(args) > 1 else -1)
+        if not x.is_floating_point() or x.numel() == 0:
+            return out
+        big = (x.detach().abs() > self.LIMIT).any(dim=dim, keepdim=True)
+        return torch.where(big, torch.full_like(out, float("nan")), out)
+
+
+class NondeterministicSum(Fault):
+    """Reductions whose order changes run to run (atomics): the last bit of the result wanders."""
+
+    def corrupt(self, out, func, args, kwargs):
+        if not out.is_floating_point() or out.numel() == 0:
+            return out
+        noise = torch.randint(-1, 2, out.shape, device=out.device).to(out.dtype)
+        return out + noise * torch.finfo(out.dtype).eps * out.detach().abs()
+
+
+class HangingMatmul(Fault):
+    """A GEMM that never returns, like a kernel waiting forever on a lost completion."""
+
+    def apply(self, func, args, kwargs):
+        threading.Event().wait()
+
+
+class CrashingConv(Fault):
+    """A convolution whose kernel takes the process down with a segmentation fault."""
+
+    def apply(self, func, args, kwargs):
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+
+FAULTS: dict[str, Fault] = {
+    f.name: f
+    for f in (
+        WrongMatmulFp16("matmul-wrong-fp16", WrongMatmulFp16.__doc__,
+                        "a GEMM kernel bug for one dtype and odd sizes", "correctness.matmul", "fail",
+                        MATMUL_FAMILY),
+        BitFlip("bitflip", BitFlip.__doc__, "a rare silent data corruption in the compute units",
+                "determinism.matmul", "fail", MATMUL_FAMILY),
+        SoftmaxNan("softmax-nan", SoftmaxNan.__doc__, "a numerically unstable softmax kernel",
+                   "correctness.softmax", "fail", SOFTMAX_FAMILY),
+        NondeterministicSum("nondeterministic-sum", NondeterministicSum.__doc__,
+                            "run-to-run varying reductions", "determinism.reduction", "fail", SUM_FAMILY),
+        HangingMatmul("hang-matmul", HangingMatmul.__doc__, "a hung kernel or lost interrupt",
+                      "correctness.matmul", "timeout", MATMUL_FAMILY),
+        CrashingConv("crash-conv2d", CrashingConv.__doc__, "a kernel that kills the process (device reset)",
+                     "correctness.conv2d", "crash", CONV_FAMILY),
+    )
+}
+
+
+class UnknownFault(KeyError):
+    pass
+
+
+def get_fault(name: str) -> Fault:
+    try:
+        return FAULTS[name]
+    except KeyError:
+        raise UnknownFault(f"unknown fault {name!r}; known faults: {', '.join(FAULTS)}") from None

@@ -1,0 +1,35 @@
+"""Render a report for a person at a terminal."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from acceldoctor.report.model import Report, Status
+
+STATUS_STYLE = {
+    Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "bold red", Status.SKIP: "dim",
+    Status.ERROR: "magenta", Status.TIMEOUT: "bold red", Status.CRASH: "bold red",
+}
+
+
+def render_summary(report: Report, console: Console) -> None:
+    table = Table(title=f"acceldoctor check — run {report.run_id[:8]}", show_lines=False, expand=True)
+    table.add_column("check", no_wrap=True)
+    table.add_column("device", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("what was found", ratio=1)
+    for r in report.results:
+        style = STATUS_STYLE[r.status]
+        table.add_row(r.check, r.device, f"[{style}]{r.status.value}[/]", f"{r.duration_s:.1f}s", r.message)
+    console.print(table)
+    counts = ", ".join(f"{n} {s}" for s, n in report.summary.items() if n)
+    problems = [r for r in report.results if r.status.is_problem]
+    if problems:
+        verdict = f"[bold red]{len(problems)} problem(s) found[/]; run `acceldoctor doc CHECK` for what to do"
+    elif report.summary.get("error"):
+        verdict = "[magenta]no problem found, but some checks could not run[/]"
+    else:
+        verdict = "[green]healthy: no problem found[/]"
+    console.print(f"{verdict} ({counts}).")

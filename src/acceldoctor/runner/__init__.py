@@ -1,0 +1,1 @@
+"""Run checks in isolated, reused child processes with timeouts; stream results as they finish."""

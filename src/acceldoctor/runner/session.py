@@ -1,0 +1,71 @@
+"""One `acceldoctor check` run: plan (checks x devices), execute in workers, write the report."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from acceldoctor.checks.registry import CheckSpec
+from acceldoctor.report.model import DeviceInfo, HostInfo, Metric, Report, Result, Status, exit_code_for
+from acceldoctor.report.writer import ReportWriter
+from acceldoctor.runner.pool import WorkerPool
+from acceldoctor.runner.worker import Task
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class PlannedCheck:
+    spec: CheckSpec
+    device: DeviceInfo
+
+
+def plan(specs: list[CheckSpec], devices: list[DeviceInfo]) -> list[PlannedCheck]:
+    return [PlannedCheck(spec, device) for device in devices for spec in specs]
+
+
+def run_plan(
+    planned: list[PlannedCheck],
+    *,
+    level: str,
+    host: HostInfo,
+    devices: list[DeviceInfo],
+    writer: ReportWriter | None = None,
+    fault: str | None = None,
+    timeout_s: float | None = None,
+    seed: int = 0,
+    on_start: Callable[[PlannedCheck], None] | None = None,
+    on_result: Callable[[Result], None] | None = None,
+) -> Report:
+    """Run every planned check; the report file is rewritten after each result."""
+    writer = writer or ReportWriter(None)
+    report = Report(run_id=uuid.uuid4().hex, started_at=_now(), host=host, devices=devices)
+    report.refresh_summary()
+    writer.write(report)
+    with WorkerPool() as pool:
+        for item in planned:
+            if on_start:
+                on_start(item)
+            task = Task(check_id=item.spec.id, device=item.device.id, level=level, seed=seed, fault=fault)
+            raw = pool.run(task, timeout_s or item.spec.timeout_s)
+            result = Result(
+                check=item.spec.id,
+                device=item.device.id,
+                status=Status(raw["status"]),
+                message=raw["message"],
+                metrics=[Metric(**m) for m in raw["metrics"]],
+                duration_s=round(raw["duration_s"], 4),
+                doc=item.spec.id,
+            )
+            writer.add_result(report, result)
+            if on_result:
+                on_result(result)
+    report.finished_at = _now()
+    report.exit_code = exit_code_for(report.results)
+    report.refresh_summary()
+    writer.finish(report)
+    return report
