@@ -58,7 +58,7 @@ class Verdict:
         reduction_length: int = 1,
         magnitude: torch.Tensor | None = None,
     ) -> Comparison:
-        """Compare one result; `op` names the tolerance entry in data/tolerances.yaml."""
+        """Compare one result; `op` names the tolerance entry in data/tolerances/."""
         result = compare_to_golden(actual, golden, variant, tolerance(op), reduction_length, magnitude)
         stats = self.stats.setdefault(variant.name, _DtypeStats())
         stats.cases += 1

@@ -27,7 +27,7 @@ def check_markdown(spec: CheckSpec) -> str:
     ]
     if spec.tolerances:
         lines += ["", "## Tolerances", "",
-                  "From `data/tolerances.yaml`; `eps` is the machine epsilon of the dtype computed in, "
+                  "From `data/tolerances/`; `eps` is the machine epsilon of the dtype computed in, "
                   "`K` the reduction length.", ""]
         for op in spec.tolerances:
             tol = tolerance(op)

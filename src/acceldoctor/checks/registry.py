@@ -50,7 +50,7 @@ class CheckSpec:
     run: Callable[[CheckContext], CheckOutcome]
     params: tuple[Param, ...] = ()
     timeout_s: float = 120.0
-    tolerances: tuple[str, ...] = ()  # entries of data/tolerances.yaml this check judges by
+    tolerances: tuple[str, ...] = ()  # entries of data/tolerances/ this check judges by
     module: str = ""
 
     @property

@@ -1,4 +1,4 @@
-"""Load and validate data/tolerances.yaml; compute the per-element error bound it describes."""
+"""Load and validate data/tolerances/*.yaml; compute the per-element error bound they describe."""
 
 from __future__ import annotations
 
@@ -44,14 +44,32 @@ def parse_tolerances(text: str) -> ToleranceFile:
     return ToleranceFile.model_validate(yaml.safe_load(text))
 
 
+class ToleranceDataError(ValueError):
+    pass
+
+
 @cache
 def load_tolerances() -> dict[str, Tolerance]:
-    text = resources.files("acceldoctor.data").joinpath("tolerances.yaml").read_text(encoding="utf-8")
-    return parse_tolerances(text).tolerances
+    """Every tolerance entry of every file in data/tolerances/ (one file per check)."""
+    merged: dict[str, Tolerance] = {}
+    origin: dict[str, str] = {}
+    folder = resources.files("acceldoctor.data").joinpath("tolerances")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".yaml"):
+            continue
+        try:
+            parsed = parse_tolerances(entry.read_text(encoding="utf-8"))
+        except Exception as exc:
+            raise ToleranceDataError(f"data/tolerances/{entry.name} is invalid: {exc}") from exc
+        for op, tol in parsed.tolerances.items():
+            if op in merged:
+                raise ToleranceDataError(f"tolerance {op!r} defined in both {origin[op]} and {entry.name}")
+            merged[op], origin[op] = tol, entry.name
+    return merged
 
 
 def tolerance(op: str) -> Tolerance:
     try:
         return load_tolerances()[op]
     except KeyError:
-        raise KeyError(f"no tolerance for {op!r} in data/tolerances.yaml") from None
+        raise KeyError(f"no tolerance for {op!r} in data/tolerances/") from None
