@@ -32,11 +32,11 @@ def run_task(task: Task) -> dict[str, Any]:
     from acceldoctor.faults import injected
     from acceldoctor.report.model import Status
 
-    spec = get_check(task.check_id)
-    params = spec.params_for(task.level) | task.params
-    ctx = CheckContext(device=torch.device(task.device), level=task.level, params=params, seed=task.seed)
     start = time.perf_counter()
     try:
+        spec = get_check(task.check_id)
+        params = spec.params_for(task.level) | task.params
+        ctx = CheckContext(device=torch.device(task.device), level=task.level, params=params, seed=task.seed)
         with injected(task.fault):
             outcome = spec.run(ctx)
         status, message, metrics = outcome.status.value, outcome.message, [

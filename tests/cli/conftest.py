@@ -1,0 +1,16 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def run_cli(*args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `acceldoctor ARGS` as a user would, in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-m", "acceldoctor", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "COLUMNS": "200", **(env or {})})
+
+
+@pytest.fixture
+def cli():
+    return run_cli

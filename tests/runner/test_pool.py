@@ -1,0 +1,42 @@
+"""The runner isolates checks: hangs become `timeout`, dead workers `crash`, raising checks `error`."""
+
+from acceldoctor.runner.pool import WorkerPool
+from acceldoctor.runner.worker import Task
+
+
+def test_worker_is_reused_across_checks_until_it_dies():
+    with WorkerPool() as pool:
+        first = pool.run(Task("correctness.matmul", "cpu", "quick"), timeout_s=120)
+        pid = pool._worker.process.pid
+        second = pool.run(Task("correctness.matmul", "cpu", "quick", seed=1), timeout_s=120)
+        assert pool._worker.process.pid == pid
+    assert first["status"] == second["status"] == "pass"
+
+
+def test_hanging_check_times_out_and_the_next_check_runs_in_a_fresh_worker():
+    with WorkerPool() as pool:
+        hung = pool.run(Task("correctness.matmul", "cpu", "quick", fault="hang-matmul"), timeout_s=3)
+        assert hung["status"] == "timeout"
+        assert "did not finish within 3 s" in hung["message"]
+        after = pool.run(Task("correctness.matmul", "cpu", "quick"), timeout_s=120)
+    assert after["status"] == "pass"
+
+
+def test_crashing_op_reports_the_signal_and_the_run_goes_on():
+    with WorkerPool() as pool:
+        crashed = pool.run(Task("correctness.conv2d", "cpu", "quick", fault="crash-conv2d"), timeout_s=120)
+        assert crashed["status"] == "crash"
+        assert "SIGSEGV" in crashed["message"]
+        after = pool.run(Task("correctness.matmul", "cpu", "quick"), timeout_s=120)
+    assert after["status"] == "pass"
+
+
+def test_a_check_that_raises_is_an_error_with_the_reason_and_the_worker_survives():
+    with WorkerPool() as pool:
+        broken = pool.run(Task("correctness.matmul", "cpu", "quick", params={"shapes": "no-such-set"}), 120)
+        pid = pool._worker.process.pid
+        after = pool.run(Task("correctness.matmul", "cpu", "quick"), timeout_s=120)
+        assert pool._worker.process.pid == pid
+    assert broken["status"] == "error"
+    assert "KeyError" in broken["message"] and "no-such-set" in broken["message"]
+    assert after["status"] == "pass"
