@@ -16,15 +16,24 @@ class UnknownDeviceError(ValueError):
     pass
 
 
-def _cpu_name() -> str:
+CPU_VENDORS = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "HygonGenuine": "Hygon", "0x41": "Arm",
+               "0x48": "HiSilicon", "0x61": "Apple"}
+
+
+def _cpu_identity() -> tuple[str, str]:
+    """(model name, vendor) from /proc/cpuinfo, falling back to the platform module."""
+    name = vendor = None
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.startswith(("model name", "Model name")):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = (part.strip() for part in line.partition(":"))
+                if key in ("model name", "Model name") and not name:
+                    name = value
+                elif key in ("vendor_id", "CPU implementer") and not vendor:
+                    vendor = CPU_VENDORS.get(value, value)
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "CPU"
+    return name or platform.processor() or platform.machine() or "CPU", vendor or platform.machine() or "unknown"
 
 
 def _host_memory_bytes() -> int | None:
@@ -35,8 +44,13 @@ def _host_memory_bytes() -> int | None:
 
 
 def _cpu_device() -> DeviceInfo:
-    return DeviceInfo(id="cpu", name=_cpu_name(), vendor=platform.machine() or "cpu",
-                      memory_bytes=_host_memory_bytes(), cores=os.cpu_count())
+    import torch
+
+    name, vendor = _cpu_identity()
+    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)()
+    return DeviceInfo(id="cpu", name=name, vendor=vendor, memory_bytes=_host_memory_bytes(),
+                      runtime_version=f"ATen CPU {capability}" if capability else None,
+                      cores=os.cpu_count(), threads=torch.get_num_threads())
 
 
 def _backend(device_type: str):

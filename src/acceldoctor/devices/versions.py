@@ -66,9 +66,10 @@ def host_info() -> HostInfo:
         stack["hip"] = torch.version.hip
     if torch.backends.cudnn.is_available():
         stack["cudnn"] = str(torch.backends.cudnn.version())
-    for package in ("torch_npu", "intel_extension_for_pytorch", "nvidia-ml-py"):
-        if importlib.util.find_spec(package.replace("-", "_")) and (v := _dist_version(package)):
-            stack[package] = v
+    for module, dist in (("torch_npu", "torch_npu"), ("intel_extension_for_pytorch", "intel_extension_for_pytorch"),
+                         ("pynvml", "nvidia-ml-py")):
+        if importlib.util.find_spec(module) and (v := _dist_version(dist)):
+            stack[dist] = v
     return HostInfo(
         hostname=socket.gethostname(),
         os=f"{platform.system()} {platform.release()}",

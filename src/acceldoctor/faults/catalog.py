@@ -56,7 +56,7 @@ class WrongMatmulFp16(Fault):
 
 
 class BitFlip(Fault):
-    """One bit of one output element flips in one out of every `EVERY` GEMM calls."""
+    """One bit of one output element flips in one out of every 50 GEMM calls."""
 
     EVERY = 50
 
