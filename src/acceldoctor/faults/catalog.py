@@ -93,7 +93,8 @@ class NondeterministicSum(Fault):
         if not out.is_floating_point() or out.numel() == 0:
             return out
         noise = torch.randint(-1, 2, out.shape, device=out.device).to(out.dtype)
-        return out + noise * torch.finfo(out.dtype).eps * out.detach().abs()
+        # inf/nan results stay as they are: only the order of finite additions varies.
+        return torch.where(torch.isfinite(out), out + noise * torch.finfo(out.dtype).eps * out.detach().abs(), out)
 
 
 class HangingMatmul(Fault):
