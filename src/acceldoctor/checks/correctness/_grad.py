@@ -37,6 +37,7 @@ class Run:
     ref_grads: list[torch.Tensor]  # float64 CPU golden gradients
     inputs: list[Any]  # float64 CPU copies of the rounded inputs (non-Grad inputs as given)
     upstream: torch.Tensor  # float64 CPU copy of the rounded upstream gradient
+    device_inputs: list[torch.Tensor]  # the Grad inputs as the device received them (detached)
 
 
 def run_both(
@@ -91,7 +92,7 @@ def run_both(
     ctx.synchronize()
     plain_inputs = [a.detach() if isinstance(a, torch.Tensor) else a for a in ref_args]
     return Run(out.detach(), ref_out.detach(), [g.detach() for g in grads], [g.detach() for g in ref_grads],
-               plain_inputs, upstream)
+               plain_inputs, upstream, [leaf.detach() for leaf in dev_leaves])
 
 
 UNSUPPORTED_MARKERS = ("not implemented for", "not supported", "unsupported")
@@ -107,3 +108,24 @@ def unsupported_dtype(exc: Exception, verdict: Verdict, op: str, variant: DtypeV
         return False
     verdict.warn(f"{op} is not available in {variant.name} on this device ({str(exc).splitlines()[0]})")
     return True
+
+
+# Row reductions of softmax-like ops (sums of exponentials, of gradients, of log-probabilities) must be carried
+# in at least float32 whatever the storage dtype: every mainstream kernel does so, and a long row summed in
+# fp16/bf16 stagnates. Their rounding errors are therefore in units of float32's eps, not the variant's.
+REDUCTION_EPS = torch.finfo(torch.float32).eps
+
+
+def split_magnitude(op: str, k: int, variant: DtypeVariant, elementwise: torch.Tensor,
+                    reduction: torch.Tensor) -> torch.Tensor:
+    """A magnitude whose `elementwise` part rounds in the variant's dtype and whose `reduction` part is a
+    float32 reduction of length k.
+
+    The tolerance formula bounds eps * accumulation * growth(k) * magnitude; dividing the elementwise part
+    by growth(k) keeps it from growing with the row length, and scaling the reduction part by
+    eps_float32 / eps keeps a float32 reduction's error from inflating the allowance of fp16/bf16.
+    """
+    from acceldoctor.checks.tolerances import tolerance
+
+    growth = tolerance(op).growth_factor(k)
+    return elementwise / growth + reduction * min(1.0, REDUCTION_EPS / variant.eps)
