@@ -112,7 +112,9 @@ class Verdict:
         worst = max((s.worst_ratio for s in self.stats.values()), default=0.0)
         detail = f" across {self.cases} cases in {dtypes} (worst error {worst:.2f} of tolerance)" \
             if self.stats else ""
-        return CheckOutcome(Status.PASS, f"{self.subject} matches the float64 reference{detail}.", metrics)
+        untested = f"; not tested: {'; '.join(self.skipped)}" if self.skipped else ""
+        return CheckOutcome(Status.PASS, f"{self.subject} matches the float64 reference{detail}{untested}.",
+                            metrics)
 
 
 @dataclass

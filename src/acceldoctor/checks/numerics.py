@@ -49,11 +49,9 @@ def _ulps_at(c: Comparison) -> float:
 
 def ulp_of(values: torch.Tensor, variant: DtypeVariant) -> torch.Tensor:
     """Size of one unit in the last place of `values` (float64) in the variant's arithmetic."""
-    info = torch.finfo(variant.dtype)
-    smallest_normal = info.tiny
-    mag = values.abs().clamp_min(smallest_normal)
-    exponent = torch.floor(torch.log2(mag))
-    return torch.pow(2.0, exponent) * variant.eps
+    mag = values.abs().clamp_min(torch.finfo(variant.dtype).tiny)
+    _, exponent = torch.frexp(mag)  # mag = m * 2**exponent with m in [0.5, 1)
+    return torch.ldexp(torch.full_like(mag, variant.eps), exponent - 1)
 
 
 def compare_to_golden(
