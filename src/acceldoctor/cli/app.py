@@ -59,6 +59,9 @@ def check(
     timeout: Annotated[float | None, typer.Option(
         help="Seconds before a check counts as hung (default: each check's own limit).", min=0.1)] = None,
     seed: Annotated[int, typer.Option(help="Seed for the generated inputs.")] = 0,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", help="Override a check parameter, CHECK.NAME=VALUE (repeatable); see `acceldoctor doc CHECK`.",
+    )] = None,
 ) -> None:
     """Run the checks on a device and report, in plain words, what is wrong.
 
@@ -68,7 +71,7 @@ def check(
     from acceldoctor.cli.check_command import run_check_command
 
     code = run_check_command(device=device, level=level, select=select or [], json_path=json_path,
-                             inject=inject, timeout=timeout, seed=seed)
+                             inject=inject, timeout=timeout, seed=seed, params=param or [])
     raise typer.Exit(code)
 
 

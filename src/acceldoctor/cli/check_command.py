@@ -14,8 +14,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from acceldoctor.checks.registry import LEVELS, select_checks
+from acceldoctor.checks.registry import LEVELS, all_checks, select_checks
 from acceldoctor.cli.errors import UsageError
+from acceldoctor.cli.params import parse_param_overrides
 from acceldoctor.devices.discovery import UnknownDeviceError, list_devices, resolve_devices
 from acceldoctor.devices.versions import host_info
 from acceldoctor.faults.catalog import FAULTS
@@ -27,7 +28,7 @@ from acceldoctor.runner.session import PlannedCheck, plan, run_plan
 
 
 def run_check_command(*, device: str | None, level: str, select: list[str], json_path: str | None,
-                      inject: str | None, timeout: float | None, seed: int) -> int:
+                      inject: str | None, timeout: float | None, seed: int, params: list[str]) -> int:
     if level not in LEVELS:
         raise UsageError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
     if inject is not None and inject not in FAULTS:
@@ -39,6 +40,7 @@ def run_check_command(*, device: str | None, level: str, select: list[str], json
         raise UsageError(str(exc)) from None
     if not specs:
         raise UsageError(f"no {level}-level check matches {', '.join(patterns)}; try --level full")
+    overrides = parse_param_overrides(params, all_checks())
     found = list_devices()
     try:
         targets = resolve_devices(device, found)
@@ -51,7 +53,7 @@ def run_check_command(*, device: str | None, level: str, select: list[str], json
         raise UsageError(str(exc)) from None
 
     quiet = json_path == "-"
-    planned = plan(specs, targets)
+    planned = plan(specs, targets, overrides)
     err = Console(stderr=True)
     try:
         if quiet:

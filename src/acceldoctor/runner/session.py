@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from acceldoctor.checks.registry import CheckSpec
 from acceldoctor.report.model import DeviceInfo, HostInfo, Metric, Report, Result, Status, exit_code_for
@@ -22,10 +23,13 @@ def _now() -> str:
 class PlannedCheck:
     spec: CheckSpec
     device: DeviceInfo
+    params: dict[str, Any] = field(default_factory=dict)  # overrides of the level's parameter values
 
 
-def plan(specs: list[CheckSpec], devices: list[DeviceInfo]) -> list[PlannedCheck]:
-    return [PlannedCheck(spec, device) for device in devices for spec in specs]
+def plan(specs: list[CheckSpec], devices: list[DeviceInfo],
+         overrides: dict[str, dict[str, Any]] | None = None) -> list[PlannedCheck]:
+    overrides = overrides or {}
+    return [PlannedCheck(spec, device, overrides.get(spec.id, {})) for device in devices for spec in specs]
 
 
 def run_plan(
@@ -50,7 +54,8 @@ def run_plan(
         for item in planned:
             if on_start:
                 on_start(item)
-            task = Task(check_id=item.spec.id, device=item.device.id, level=level, seed=seed, fault=fault)
+            task = Task(check_id=item.spec.id, device=item.device.id, level=level, params=item.params, seed=seed,
+                        fault=fault)
             raw = pool.run(task, timeout_s or item.spec.timeout_s)
             result = Result(
                 check=item.spec.id,

@@ -1,0 +1,48 @@
+"""Parse `--param CHECK.NAME=VALUE` into per-check parameter overrides, validated against declarations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from acceldoctor.checks.registry import CheckSpec
+from acceldoctor.cli.errors import UsageError
+
+
+def _coerce(raw: str, default: Any, where: str) -> Any:
+    if isinstance(default, str) or default is None:
+        return raw
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise UsageError(f"--param {where}: cannot read {raw!r}") from None
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, (int, float)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and isinstance(default, int) and not isinstance(default, bool) and float(value).is_integer():
+            value = int(value)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise UsageError(f"--param {where}: expected a {type(default).__name__} like {default!r}, got {raw!r}")
+    return value
+
+
+def parse_param_overrides(items: list[str], checks: dict[str, CheckSpec]) -> dict[str, dict[str, Any]]:
+    """`["correctness.opinfo_sweep.ops=add,mul"]` -> `{"correctness.opinfo_sweep": {"ops": "add,mul"}}`."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        check_id, _, name = key.strip().rpartition(".")
+        if not sep or not check_id or not name:
+            raise UsageError(f"--param takes CHECK.NAME=VALUE, e.g. correctness.opinfo_sweep.ops=add; got {item!r}")
+        if check_id not in checks:
+            raise UsageError(f"--param {key}: no check is called {check_id!r}; see `acceldoctor list`")
+        declared = {p.name: p for p in checks[check_id].params}
+        if name not in declared:
+            known = ", ".join(declared) or "none"
+            raise UsageError(f"--param {key}: {check_id} has no parameter {name!r} (it has: {known})")
+        overrides.setdefault(check_id, {})[name] = _coerce(raw.strip(), declared[name].default, key)
+    return overrides
