@@ -40,3 +40,14 @@ def test_a_check_that_raises_is_an_error_with_the_reason_and_the_worker_survives
     assert broken["status"] == "error"
     assert "KeyError" in broken["message"] and "no-such-set" in broken["message"]
     assert after["status"] == "pass"
+
+
+def test_long_checks_report_progress_to_the_parent_while_running():
+    seen = []
+    with WorkerPool() as pool:
+        outcome = pool.run(Task("environment.memory_pattern", "cpu", "quick"), timeout_s=120,
+                           on_progress=lambda done, total, what: seen.append((done, total, what)))
+    assert outcome["status"] == "pass"
+    assert seen, "no progress arrived"
+    assert all(0 <= done <= total for done, total, _ in seen)
+    assert any("address-in-address" in what or "walking" in what or "random" in what for *_, what in seen)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,7 +126,13 @@ class CheckContext:
     level: str
     params: dict[str, Any]
     seed: int = 0
+    on_progress: Callable[[int, int, str], None] | None = None
     _variants: list[DtypeVariant] | None = None
+
+    def progress(self, done: int, total: int, what: str = "") -> None:
+        """Tell the person watching how far a long check has got (shown next to the check in flight)."""
+        if self.on_progress is not None:
+            self.on_progress(done, total, what)
 
     def variants(self, include_tf32: bool = False) -> list[DtypeVariant]:
         """The floating dtypes to test on this device (TF32 only for matmul-like ops that use it)."""

@@ -80,8 +80,15 @@ def _run_with_progress(planned, console, level, targets, writer, inject, timeout
     with Progress(*columns, console=console, transient=True) as progress:
         bar = progress.add_task("starting the worker", total=len(planned))
 
+        current = ""
+
         def started(item: PlannedCheck) -> None:
-            progress.update(bar, description=f"{item.spec.id} on {item.device.id}")
+            nonlocal current
+            current = f"{item.spec.id} on {item.device.id}"
+            progress.update(bar, description=current)
+
+        def advanced(done: int, total: int, what: str) -> None:
+            progress.update(bar, description=f"{current} [{done}/{total}{' ' + what if what else ''}]")
 
         def finished(result: Result) -> None:
             style = STATUS_STYLE[result.status]
@@ -90,7 +97,8 @@ def _run_with_progress(planned, console, level, targets, writer, inject, timeout
             progress.advance(bar)
 
         return run_plan(planned, level=level, host=host_info(), devices=targets, writer=writer,
-                        fault=inject, timeout_s=timeout, seed=seed, on_start=started, on_result=finished)
+                        fault=inject, timeout_s=timeout, seed=seed, on_start=started, on_result=finished,
+                        on_progress=advanced)
 
 
 def _run_with_log_lines(planned, console, level, targets, writer, inject, timeout, seed):

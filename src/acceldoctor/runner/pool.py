@@ -5,12 +5,15 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import time
+from collections.abc import Callable
 from multiprocessing.connection import wait
 from typing import Any
 
 from acceldoctor.runner.worker import Task, worker_main
 
 STARTUP_TIMEOUT_S = 180.0
+
+ProgressCallback = Callable[[int, int, str], None]
 
 
 class WorkerStartError(RuntimeError):
@@ -54,16 +57,22 @@ class Worker:
             "is torch importable in this environment?"
         )
 
-    def run(self, task: Task, timeout_s: float) -> dict[str, Any]:
+    def run(self, task: Task, timeout_s: float, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
         start = time.perf_counter()
         self.conn.send(task)
-        ready = wait([self.conn, self.process.sentinel], timeout_s)
-        elapsed = time.perf_counter() - start
-        if self.conn in ready:
+        while True:
+            ready = wait([self.conn, self.process.sentinel], max(0.0, start + timeout_s - time.perf_counter()))
+            elapsed = time.perf_counter() - start
+            if self.conn not in ready:
+                break
             try:
-                return self.conn.recv()
+                message = self.conn.recv()
             except EOFError:
-                pass  # died right after sending; fall through to crash handling
+                break  # died right after sending; handled as a crash below
+            if "progress" not in message:
+                return message
+            if on_progress is not None:
+                on_progress(*message["progress"])
         if not ready:
             self.kill()
             return {"status": "timeout", "duration_s": elapsed, "metrics": [],
@@ -101,10 +110,10 @@ class WorkerPool:
     def __init__(self) -> None:
         self._worker: Worker | None = None
 
-    def run(self, task: Task, timeout_s: float) -> dict[str, Any]:
+    def run(self, task: Task, timeout_s: float, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
         if self._worker is None or not self._worker.alive:
             self._worker = Worker()
-        outcome = self._worker.run(task, timeout_s)
+        outcome = self._worker.run(task, timeout_s, on_progress)
         if outcome["status"] in ("timeout", "crash"):
             self._worker.kill()
             self._worker = None

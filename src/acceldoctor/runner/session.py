@@ -44,6 +44,7 @@ def run_plan(
     seed: int = 0,
     on_start: Callable[[PlannedCheck], None] | None = None,
     on_result: Callable[[Result], None] | None = None,
+    on_progress: Callable[[int, int, str], None] | None = None,
 ) -> Report:
     """Run every planned check; the report file is rewritten after each result."""
     writer = writer or ReportWriter(None)
@@ -56,7 +57,7 @@ def run_plan(
                 on_start(item)
             task = Task(check_id=item.spec.id, device=item.device.id, level=level, params=item.params, seed=seed,
                         fault=fault)
-            raw = pool.run(task, timeout_s or item.spec.timeout_s)
+            raw = pool.run(task, timeout_s or item.spec.timeout_s, on_progress)
             result = Result(
                 check=item.spec.id,
                 device=item.device.id,

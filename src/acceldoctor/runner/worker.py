@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -23,7 +24,7 @@ class Task:
     fault: str | None = None
 
 
-def run_task(task: Task) -> dict[str, Any]:
+def run_task(task: Task, on_progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
     """Run one check in this process and return a plain dict (picklable, no torch objects)."""
     import torch
 
@@ -36,7 +37,8 @@ def run_task(task: Task) -> dict[str, Any]:
     try:
         spec = get_check(task.check_id)
         params = spec.params_for(task.level) | task.params
-        ctx = CheckContext(device=torch.device(task.device), level=task.level, params=params, seed=task.seed)
+        ctx = CheckContext(device=torch.device(task.device), level=task.level, params=params, seed=task.seed,
+                           on_progress=on_progress)
         with injected(task.fault):
             outcome = spec.run(ctx)
         status, message, metrics = outcome.status.value, outcome.message, [
@@ -69,4 +71,20 @@ def worker_main(conn: Connection) -> None:
             return
         if task is None:
             return
-        conn.send(run_task(task))
+        conn.send(run_task(task, _ThrottledProgress(conn)))
+
+
+class _ThrottledProgress:
+    """Forward a check's progress to the parent at most a few times a second."""
+
+    INTERVAL_S = 0.5
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.INTERVAL_S or done >= total:
+            self.last = now
+            self.conn.send({"progress": [done, total, what]})

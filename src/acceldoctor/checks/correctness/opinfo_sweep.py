@@ -78,6 +78,7 @@ def check_opinfo_sweep(ctx: CheckContext) -> CheckOutcome:
                 tally.not_reached = len(selected) - n
                 break
             name = oi.full_name(op)
+            ctx.progress(n, len(selected), name)
             if op.has_nondeterministic_output or oi.exclusion_for(name, None, ctx.device.type):
                 tally.excluded += 1
                 continue

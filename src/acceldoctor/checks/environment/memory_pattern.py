@@ -114,8 +114,11 @@ def _run_passes(ctx: CheckContext, buffer: torch.Tensor, chunk_words: int) -> Ch
     expected = torch.empty(chunk_words, dtype=torch.int32, device=dev)
     times = [0.0, 0.0]
 
+    total_passes = 2 + 2 * len(_shifts(int(ctx.params["walking_shifts"]))) + int(ctx.params["random_passes"])
+
     def run(name, width, init, advance=None):
         nonlocal passes
+        ctx.progress(passes, total_passes, name)
         view, exp = (buffer.view(torch.int64), expected.view(torch.int64)) if width == 64 else (buffer, expected)
         chunks = view.split(exp.numel())
         for phase in (0, 1):  # 0 writes every chunk, 1 reads every chunk back
