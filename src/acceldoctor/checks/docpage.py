@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from acceldoctor.checks.registry import CheckSpec
-from acceldoctor.checks.tolerances import tolerance
+from acceldoctor.checks.tolerances import formula_legend, load_tolerance_files, tolerance, tolerance_about
 from acceldoctor.faults.catalog import FAULTS, Fault
 
 
@@ -26,12 +26,7 @@ def check_markdown(spec: CheckSpec) -> str:
         spec.doc.remedy,
     ]
     if spec.tolerances:
-        lines += ["", "## Tolerances", "",
-                  "From `data/tolerances/`; `eps` is the machine epsilon of the dtype computed in, "
-                  "`K` the reduction length.", ""]
-        for op in spec.tolerances:
-            tol = tolerance(op)
-            lines += [f"- **{op}**: `{tol.formula()}` — {tol.why}"]
+        lines += ["", "## Tolerances", ""] + _tolerance_lines(spec)
     if spec.params:
         lines += ["", "## Parameters", "", "| name | default | per level | meaning |", "|---|---|---|---|"]
         for p in spec.params:
@@ -42,6 +37,20 @@ def check_markdown(spec: CheckSpec) -> str:
         lines += ["", "## Self-test", ""]
         lines += [f"- `--inject {f.name}` makes this check report `{f.expected_status}`." for f in faults]
     return "\n".join(lines) + "\n"
+
+
+def _tolerance_lines(spec: CheckSpec) -> list[str]:
+    source = (f"`data/tolerances/{spec.id}.yaml`" if spec.id in load_tolerance_files()
+              else "`data/tolerances/`")
+    lines = [f"From {source}. {formula_legend()}"]
+    if about := tolerance_about(spec.id):
+        lines += ["", about.strip()]
+    for op in spec.tolerances:
+        tol = tolerance(op)
+        lines += ["", f"### `{op}`", "", f"`{tol.formula()}`", ""]
+        lines += [f"- **Magnitude:** {(tol.magnitude or '|golden| (the default).').strip()}",
+                  f"- **Why:** {tol.why.strip()}"]
+    return lines
 
 
 def fault_markdown(fault: Fault) -> str:

@@ -49,9 +49,11 @@ class Tolerance(BaseModel):
         return {"none": 1.0, "sqrt": math.sqrt(k), "log": math.log2(k) + 1.0, "linear": float(k)}[self.growth]
 
     def formula(self) -> str:
+        growth = GROWTH_FORMULAS[self.growth]
+        growth = f"({growth})" if "+" in growth else growth
         return (
             f"|actual - golden| <= eps * ({self.output:g} * |golden| + "
-            f"{self.accumulation:g} * {GROWTH_FORMULAS[self.growth]} * magnitude) + tiny"
+            f"{self.accumulation:g} * {growth} * magnitude) + tiny"
         )
 
 
