@@ -11,6 +11,7 @@ import torch
 from acceldoctor.checks.dtypes import DtypeVariant, supported_variants
 from acceldoctor.checks.numerics import Comparison, compare_to_golden
 from acceldoctor.checks.tolerances import tolerance
+from acceldoctor.devices.backends import synchronize
 from acceldoctor.report.model import Metric, Status
 
 
@@ -145,5 +146,4 @@ class CheckContext:
         return torch.Generator().manual_seed(self.seed * 1_000_003 + salt)
 
     def synchronize(self) -> None:
-        if self.device.type != "cpu":
-            getattr(torch, self.device.type).synchronize(self.device)
+        synchronize(self.device)

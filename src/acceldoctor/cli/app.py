@@ -95,21 +95,24 @@ def doc(check_id: Annotated[str, typer.Argument(metavar="ID", help="A check id o
     render_doc(check_id, Console())
 
 
+def _is_click_usage_error(exc: BaseException) -> bool:
+    # typer may bundle its own copy of click, so match the interface, not the class.
+    return callable(getattr(exc, "format_message", None)) and isinstance(getattr(exc, "exit_code", None), int)
+
+
 def main() -> None:
     try:
         code = app(standalone_mode=False)
     except UsageError as exc:
-        fail_usage(str(exc))
-    except (typer.Exit, SystemExit) as exc:
-        raise SystemExit(getattr(exc, "exit_code", getattr(exc, "code", 0))) from None
+        fail_usage(str(exc), code=exc.exit_code)
+    except SystemExit:
+        raise
     except KeyboardInterrupt:
-        fail_usage("interrupted; the report written so far is kept", code=130)
+        fail_usage("interrupted", code=130)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
-            fail_usage("aborted", code=130)
-        if isinstance(exc, click.ClickException):
+        if _is_click_usage_error(exc):
             fail_usage(exc.format_message())
+        if type(exc).__name__ == "Abort":  # click's Ctrl-C at a prompt
+            fail_usage("interrupted", code=130)
         fail_usage(f"internal error: {type(exc).__name__}: {exc}")
     raise SystemExit(code if isinstance(code, int) else 0)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.progress import (
@@ -20,11 +22,10 @@ from acceldoctor.cli.params import parse_param_overrides
 from acceldoctor.devices.discovery import UnknownDeviceError, list_devices, resolve_devices
 from acceldoctor.devices.versions import host_info
 from acceldoctor.faults.catalog import FAULTS
-from acceldoctor.report.model import Result
+from acceldoctor.report.model import Report, Result
 from acceldoctor.report.terminal import STATUS_STYLE, render_summary
 from acceldoctor.report.writer import ReportWriteError, ReportWriter
-from acceldoctor.runner.pool import WorkerStartError
-from acceldoctor.runner.session import PlannedCheck, plan, run_plan
+from acceldoctor.runner.session import PlannedCheck, Terminated, plan, run_plan
 
 
 def run_check_command(*, device: str | None, level: str, select: list[str], json_path: str | None,
@@ -55,18 +56,21 @@ def run_check_command(*, device: str | None, level: str, select: list[str], json
     quiet = json_path == "-"
     planned = plan(specs, targets, overrides)
     err = Console(stderr=True)
+    run = functools.partial(run_plan, planned, level=level, host=host_info(), devices=targets, writer=writer,
+                            fault=inject, timeout_s=timeout, seed=seed)
     try:
         if quiet:
-            report = run_plan(planned, level=level, host=host_info(), devices=targets, writer=writer,
-                              fault=inject, timeout_s=timeout, seed=seed)
+            report = run()
         elif err.is_terminal:
-            report = _run_with_progress(planned, err, level, targets, writer, inject, timeout, seed)
+            report = _run_with_progress(run, len(planned), err)
         else:
-            report = _run_with_log_lines(planned, err, level, targets, writer, inject, timeout, seed)
-    except WorkerStartError as exc:
+            report = _run_with_log_lines(run, len(planned))
+    except ReportWriteError as exc:
         raise UsageError(str(exc)) from None
-    except OSError as exc:
-        raise UsageError(f"cannot write report to {json_path}: {exc.strerror or exc}") from None
+    except KeyboardInterrupt as exc:
+        kept = f"; the partial report is in {writer.path}" if writer.path else ""
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        raise UsageError(f"{what}{kept}", exit_code=143 if isinstance(exc, Terminated) else 130) from None
     if not quiet:
         render_summary(report, Console())
         if writer.path:
@@ -74,12 +78,11 @@ def run_check_command(*, device: str | None, level: str, select: list[str], json
     return report.exit_code or 0
 
 
-def _run_with_progress(planned, console, level, targets, writer, inject, timeout, seed):
+def _run_with_progress(run: Callable[..., Report], total: int, console: Console) -> Report:
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
-        bar = progress.add_task("starting the worker", total=len(planned))
-
+        bar = progress.add_task("starting the worker", total=total)
         current = ""
 
         def started(item: PlannedCheck) -> None:
@@ -96,13 +99,11 @@ def _run_with_progress(planned, console, level, targets, writer, inject, timeout
                                    f"{result.duration_s:.1f}s")
             progress.advance(bar)
 
-        return run_plan(planned, level=level, host=host_info(), devices=targets, writer=writer,
-                        fault=inject, timeout_s=timeout, seed=seed, on_start=started, on_result=finished,
-                        on_progress=advanced)
+        return run(on_start=started, on_result=finished, on_progress=advanced)
 
 
-def _run_with_log_lines(planned, console, level, targets, writer, inject, timeout, seed):
-    total = len(planned)
+def _run_with_log_lines(run: Callable[..., Report], total: int) -> Report:
+    """Without a terminal (CI logs, pipes): one plain line per finished check on stderr."""
     done = 0
 
     def finished(result: Result) -> None:
@@ -112,5 +113,4 @@ def _run_with_log_lines(planned, console, level, targets, writer, inject, timeou
                          f"{result.duration_s:.1f}s\n")
         sys.stderr.flush()
 
-    return run_plan(planned, level=level, host=host_info(), devices=targets, writer=writer,
-                    fault=inject, timeout_s=timeout, seed=seed, on_result=finished)
+    return run(on_result=finished)

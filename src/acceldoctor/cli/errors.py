@@ -7,7 +7,11 @@ from typing import NoReturn
 
 
 class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
+    """Bad input from the user (or an interrupted run): printed as one line, exit code 2 unless told."""
+
+    def __init__(self, message: str, exit_code: int = 2):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def fail_usage(message: str, code: int = 2) -> NoReturn:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import platform
 
+from acceldoctor.devices.backends import load_backends
 from acceldoctor.devices.versions import cuda_driver_version, npu_versions
 from acceldoctor.report.model import DeviceInfo
 
@@ -57,10 +57,7 @@ def _backend(device_type: str):
     """The torch backend module for a device type, or None when it is absent or has no devices."""
     import torch
 
-    if device_type == "npu" and importlib.util.find_spec("torch_npu") is None:
-        return None
-    if device_type == "npu":
-        import torch_npu  # noqa: F401  (registers torch.npu)
+    load_backends()
     module = getattr(torch, device_type, None)
     if module is None:
         return None
@@ -80,8 +77,17 @@ def _accelerator_devices(device_type: str) -> list[DeviceInfo]:
         return [DeviceInfo(id="mps", name="Apple GPU (MPS)", vendor="Apple",
                            memory_bytes=_host_memory_bytes())]
     devices = []
-    for index in range(backend.device_count()):
-        props = backend.get_device_properties(index)
+    try:
+        count = backend.device_count()
+    except Exception:  # a driver that fails to enumerate: no devices of this type
+        return []
+    for index in range(count):
+        try:
+            props = backend.get_device_properties(index)
+        except Exception as exc:
+            devices.append(DeviceInfo(id=f"{device_type}:{index}", name=f"unreadable ({type(exc).__name__})",
+                                      vendor="unknown"))
+            continue
         if device_type == "cuda":
             hip = getattr(torch.version, "hip", None)
             vendor = "AMD" if hip else "NVIDIA"

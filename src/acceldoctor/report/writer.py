@@ -24,6 +24,9 @@ class ReportWriter:
     def __init__(self, path: str | None):
         self.path = None if path in (None, "-") else Path(path)
         self.to_stdout = path == "-"
+        umask = os.umask(0)
+        os.umask(umask)
+        self.file_mode = 0o666 & ~umask  # what open() would give; mkstemp alone would make it private
 
     def check_writable(self) -> None:
         if self.path is None:
@@ -40,12 +43,19 @@ class ReportWriter:
         if self.path is None:
             return
         text = report.to_json()
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent or ".")
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent or ".")
+        except OSError as exc:
+            raise ReportWriteError(f"cannot write report to {self.path}: {exc.strerror or exc}") from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
+                os.fchmod(f.fileno(), self.file_mode)
                 f.write(text)
                 f.write("\n")
             os.replace(tmp, self.path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise ReportWriteError(f"cannot write report to {self.path}: {exc.strerror or exc}") from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

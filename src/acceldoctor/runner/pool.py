@@ -9,7 +9,7 @@ from collections.abc import Callable
 from multiprocessing.connection import wait
 from typing import Any
 
-from acceldoctor.runner.worker import Task, worker_main
+from acceldoctor.runner.worker import Task, WarmUp, worker_main
 
 STARTUP_TIMEOUT_S = 180.0
 
@@ -41,39 +41,54 @@ class Worker:
                                    name="acceldoctor-worker")
         self.process.start()
         child_conn.close()
-        self._await_ready()
+        self.warm_devices: set[str] = set()
+        ready = self._receive(STARTUP_TIMEOUT_S)
+        if not (isinstance(ready, dict) and ready.get("ready")):
+            self.kill()
+            raise WorkerStartError(
+                f"the worker process did not start ({_signal_name(self.process.exitcode)}); "
+                "is torch importable in this environment?"
+            )
 
-    def _await_ready(self) -> None:
-        ready = wait([self.conn, self.process.sentinel], STARTUP_TIMEOUT_S)
-        if self.conn in ready:
-            try:
-                if self.conn.recv().get("ready"):
-                    return
-            except EOFError:
-                pass
-        self.kill()
-        raise WorkerStartError(
-            f"the worker process did not start ({_signal_name(self.process.exitcode)}); "
-            "is torch importable in this environment?"
-        )
-
-    def run(self, task: Task, timeout_s: float, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
-        start = time.perf_counter()
-        self.conn.send(task)
+    def _receive(self, timeout_s: float, on_progress: ProgressCallback | None = None) -> dict[str, Any] | None:
+        """The next non-progress message, or None when the worker died or the time ran out."""
+        deadline = time.perf_counter() + timeout_s
         while True:
-            ready = wait([self.conn, self.process.sentinel], max(0.0, start + timeout_s - time.perf_counter()))
-            elapsed = time.perf_counter() - start
+            ready = wait([self.conn, self.process.sentinel], max(0.0, deadline - time.perf_counter()))
             if self.conn not in ready:
-                break
+                return None
             try:
                 message = self.conn.recv()
-            except EOFError:
-                break  # died right after sending; handled as a crash below
+            except (EOFError, OSError):
+                return None
             if "progress" not in message:
                 return message
             if on_progress is not None:
                 on_progress(*message["progress"])
-        if not ready:
+
+    def _send(self, message: object) -> bool:
+        try:
+            self.conn.send(message)
+            return True
+        except (BrokenPipeError, OSError):
+            return False
+
+    def warm_up(self, device: str) -> dict[str, Any] | None:
+        """Initialise `device` in the worker; None when that hung or killed the worker."""
+        if device in self.warm_devices:
+            return {"warm": True}
+        reply = self._receive(STARTUP_TIMEOUT_S) if self._send(WarmUp(device)) else None
+        if reply and reply.get("warm"):
+            self.warm_devices.add(device)
+        return reply
+
+    def run(self, task: Task, timeout_s: float, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+        start = time.perf_counter()
+        reply = self._receive(timeout_s, on_progress) if self._send(task) else None
+        elapsed = time.perf_counter() - start
+        if reply is not None:
+            return reply
+        if self.process.is_alive() and elapsed >= timeout_s:
             self.kill()
             return {"status": "timeout", "duration_s": elapsed, "metrics": [],
                     "message": f"the check did not finish within {timeout_s:g} s and was stopped; "
@@ -95,17 +110,13 @@ class Worker:
         self.conn.close()
 
     def close(self) -> None:
-        if self.process.is_alive():
-            try:
-                self.conn.send(None)
-                self.process.join(5)
-            except (BrokenPipeError, OSError):
-                pass
+        if self.process.is_alive() and self._send(None):
+            self.process.join(5)
         self.kill()
 
 
 class WorkerPool:
-    """Keeps one live worker; replaces it after a crash or timeout."""
+    """Keeps one live worker; replaces it after a crash, a timeout or a device failure."""
 
     def __init__(self) -> None:
         self._worker: Worker | None = None
@@ -113,11 +124,21 @@ class WorkerPool:
     def run(self, task: Task, timeout_s: float, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
         if self._worker is None or not self._worker.alive:
             self._worker = Worker()
+        warm = self._worker.warm_up(task.device)
+        if warm is None or not warm.get("warm"):
+            self._retire()
+            why = warm["error"] if warm else f"it did not respond within {STARTUP_TIMEOUT_S:g} s of first use"
+            return {"status": "fail", "duration_s": 0.0, "metrics": [],
+                    "message": f"the device {task.device} could not be initialised: {why}"}
         outcome = self._worker.run(task, timeout_s, on_progress)
-        if outcome["status"] in ("timeout", "crash"):
+        if outcome["status"] in ("timeout", "crash") or outcome.get("retire"):
+            self._retire()
+        return outcome
+
+    def _retire(self) -> None:
+        if self._worker is not None:
             self._worker.kill()
             self._worker = None
-        return outcome
 
     def close(self) -> None:
         if self._worker is not None:

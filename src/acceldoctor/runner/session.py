@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -11,8 +14,28 @@ from typing import Any
 from acceldoctor.checks.registry import CheckSpec
 from acceldoctor.report.model import DeviceInfo, HostInfo, Metric, Report, Result, Status, exit_code_for
 from acceldoctor.report.writer import ReportWriter
-from acceldoctor.runner.pool import WorkerPool
+from acceldoctor.runner.pool import WorkerPool, WorkerStartError
 from acceldoctor.runner.worker import Task
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler ending the job) during a run: handled like Ctrl-C, so workers are stopped."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _now() -> str:
@@ -51,13 +74,16 @@ def run_plan(
     report = Report(run_id=uuid.uuid4().hex, started_at=_now(), host=host, devices=devices)
     report.refresh_summary()
     writer.write(report)
-    with WorkerPool() as pool:
+    with WorkerPool() as pool, _terminate_as_interrupt():
         for item in planned:
             if on_start:
                 on_start(item)
             task = Task(check_id=item.spec.id, device=item.device.id, level=level, params=item.params, seed=seed,
                         fault=fault)
-            raw = pool.run(task, timeout_s or item.spec.timeout_s, on_progress)
+            try:
+                raw = pool.run(task, timeout_s or item.spec.timeout_s, on_progress)
+            except WorkerStartError as exc:
+                raw = {"status": "error", "message": str(exc), "metrics": [], "duration_s": 0.0}
             result = Result(
                 check=item.spec.id,
                 device=item.device.id,
