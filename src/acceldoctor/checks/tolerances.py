@@ -75,8 +75,9 @@ def formula_legend() -> str:
         "`|actual - golden| <= eps * (output * |golden| + accumulation * growth(K) * magnitude) + tiny`, "
         "where `golden` is the float64 CPU result, `K` the reduction length, `magnitude` the op's natural error "
         "scale (by default |golden|; ops whose result can cancel use a scale built from absolute values, so "
-        "that cancellation is not punished), `growth` one of " + growths + ", and `tiny` the smallest normal "
-        "number of the dtype, which absorbs underflow."
+        "that cancellation is not punished), `growth` one of " + growths + ", and `tiny` four steps of the "
+        "dtype's smallest subnormal number (rounding into the subnormal range costs half a step, vectorized "
+        "exp/log a step or two more), so a result flushed to zero where it should be subnormal fails."
     )
 
 
