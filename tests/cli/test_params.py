@@ -13,6 +13,8 @@ def test_overrides_are_typed_like_the_declared_default():
         "correctness.opinfo_sweep": {"ops": "add,mul", "max_samples": 2, "time_budget_s": 30},
         "environment.copy_integrity": {"sizes": [1, 7]},
     }
+    assert parse_param_overrides(["environment.memory_pattern.size_mib=auto"], all_checks()) == {
+        "environment.memory_pattern": {"size_mib": "auto"}}
 
 
 @pytest.mark.parametrize(("item", "message"), [
@@ -21,6 +23,9 @@ def test_overrides_are_typed_like_the_declared_default():
     ("correctness.opinfo_sweep.max_samples=many", "expected a int like 8"),
     ("environment.copy_integrity.sizes=7", "expected a list"),
     ("shapes", "takes CHECK.NAME=VALUE"),
+    ("correctness.matmul.shapes=huge", "choose one of quick, standard"),
+    ("environment.memory_alloc.fraction=5", "must be at most 0.95"),
+    ("environment.memory_pattern.size_mib=lots", "or one of auto"),
 ])
 def test_bad_overrides_are_usage_errors(item, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):

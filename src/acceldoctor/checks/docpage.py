@@ -31,7 +31,11 @@ def check_markdown(spec: CheckSpec) -> str:
         lines += ["", "## Parameters", "", "| name | default | per level | meaning |", "|---|---|---|---|"]
         for p in spec.params:
             per_level = ", ".join(f"{k}: {v}" for k, v in p.per_level.items()) or "—"
-            lines.append(f"| `{p.name}` | `{p.default}` | {per_level} | {p.help} |")
+            allowed = [f"one of {', '.join(f'`{c}`' for c in p.choices)}"] if p.choices else []
+            allowed += [f"at least {p.minimum:g}"] if p.minimum is not None else []
+            allowed += [f"at most {p.maximum:g}"] if p.maximum is not None else []
+            limits = f" ({'; '.join(allowed)})" if allowed else ""
+            lines.append(f"| `{p.name}` | `{p.default}` | {per_level} | {p.help}{limits} |")
     faults = [f for f in FAULTS.values() if f.caught_by == spec.id]
     if faults:
         lines += ["", "## Self-test", ""]

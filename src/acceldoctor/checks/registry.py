@@ -36,6 +36,9 @@ class Param:
     default: Any
     help: str
     per_level: dict[str, Any] = field(default_factory=dict)
+    choices: tuple[Any, ...] = ()  # the only values allowed (or extra ones, e.g. 'auto' for a number)
+    minimum: float | None = None
+    maximum: float | None = None
 
     def value_for(self, level: str) -> Any:
         return self.per_level.get(level, self.default)

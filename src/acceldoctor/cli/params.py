@@ -6,11 +6,16 @@ from typing import Any
 
 import yaml
 
-from acceldoctor.checks.registry import CheckSpec
+from acceldoctor.checks.registry import CheckSpec, Param
 from acceldoctor.cli.errors import UsageError
 
 
-def _coerce(raw: str, default: Any, where: str) -> Any:
+def _coerce(raw: str, param: Param, where: str) -> Any:
+    default = param.default
+    if raw in {str(c) for c in param.choices}:
+        return next(c for c in param.choices if str(c) == raw)
+    if param.choices and isinstance(default, str):
+        raise UsageError(f"--param {where}: choose one of {', '.join(map(str, param.choices))}; got {raw!r}")
     if isinstance(default, str) or default is None:
         return raw
     try:
@@ -21,12 +26,19 @@ def _coerce(raw: str, default: Any, where: str) -> Any:
         ok = isinstance(value, bool)
     elif isinstance(default, (int, float)):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok and isinstance(default, int) and not isinstance(default, bool) and float(value).is_integer():
+        if ok and isinstance(default, int) and float(value).is_integer():
             value = int(value)
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        raise UsageError(f"--param {where}: expected a {type(default).__name__} like {default!r}, got {raw!r}")
+        extra = f" or one of {', '.join(map(str, param.choices))}" if param.choices else ""
+        raise UsageError(f"--param {where}: expected a {type(default).__name__} like {default!r}{extra}, "
+                         f"got {raw!r}")
+    if isinstance(value, (int, float)):
+        if param.minimum is not None and value < param.minimum:
+            raise UsageError(f"--param {where}: must be at least {param.minimum:g}; got {raw}")
+        if param.maximum is not None and value > param.maximum:
+            raise UsageError(f"--param {where}: must be at most {param.maximum:g}; got {raw}")
     return value
 
 
@@ -44,5 +56,5 @@ def parse_param_overrides(items: list[str], checks: dict[str, CheckSpec]) -> dic
         if name not in declared:
             known = ", ".join(declared) or "none"
             raise UsageError(f"--param {key}: {check_id} has no parameter {name!r} (it has: {known})")
-        overrides.setdefault(check_id, {})[name] = _coerce(raw.strip(), declared[name].default, key)
+        overrides.setdefault(check_id, {})[name] = _coerce(raw.strip(), declared[name], key)
     return overrides

@@ -67,7 +67,7 @@ def _device_attention(q, k, v, mask, causal, gqa):
     title="Scaled dot-product attention gives the right outputs and q/k/v gradients",
     levels=("quick", "standard", "full"),
     tolerances=("attention", "attention.backward"),
-    params=(Param("cases", "standard", "Which shape set to sweep.", {"quick": "quick"}),),
+    params=(Param("cases", "standard", "Which shape set to sweep.", {"quick": "quick"}, choices=tuple(CASES)),),
     doc=CheckDoc(
         verifies="`F.scaled_dot_product_attention` without a mask, causal (also with more keys than "
                  "queries), with a boolean and an additive mask, sequence lengths 1, 17, 129 and longer, "

@@ -62,7 +62,7 @@ def _device_conv(x, w, b, stride, padding, dilation, groups):
     title="2-D convolutions give the right outputs and gradients in every dtype and memory layout",
     levels=("quick", "standard", "full"),
     tolerances=("conv2d", "conv2d.backward"),
-    params=(Param("cases", "standard", "Which convolution set to sweep.", {"quick": "quick"}),),
+    params=(Param("cases", "standard", "Which convolution set to sweep.", {"quick": "quick"}, choices=tuple(CASES)),),
     doc=CheckDoc(
         verifies="`torch.nn.functional.conv2d` with bias over strides 1-3, zero and non-zero padding, "
                  "dilation, grouped and depthwise convolutions, 1x1 to 7x7 kernels, odd channel counts and "

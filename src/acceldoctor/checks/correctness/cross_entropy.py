@@ -46,7 +46,7 @@ def _device_cross_entropy(x, target, reduction, smoothing, ignore_index):
     title="Cross-entropy loss and its gradient are right for large vocabularies and large logits",
     levels=("quick", "standard", "full"),
     tolerances=("cross_entropy", "cross_entropy.backward"),
-    params=(Param("cases", "standard", "Which shape set to sweep.", {"quick": "quick"}),),
+    params=(Param("cases", "standard", "Which shape set to sweep.", {"quick": "quick"}, choices=tuple(CASES)),),
     doc=CheckDoc(
         verifies="`F.cross_entropy` with class-index targets over vocabularies from 2 to 50257 classes "
                  "(32003: not a multiple of any block size), logits scaled x100, ignored rows (ignore_index "

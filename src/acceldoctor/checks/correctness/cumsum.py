@@ -24,7 +24,8 @@ SIZES = {
     title="cumsum gives the right prefix sums along every dimension and layout",
     levels=("quick", "standard", "full"),
     tolerances=("cumsum",),
-    params=(Param("sizes", "standard", "Which (rows, scan length) set to sweep.", {"quick": "quick"}),),
+    params=(Param("sizes", "standard", "Which (rows, scan length) set to sweep.", {"quick": "quick"},
+          choices=tuple(SIZES)),),
     doc=CheckDoc(
         verifies="`torch.cumsum` along each dimension of a 3-D tensor of odd sizes, along long rows (4097 "
                  "elements, more at standard level) and along dimension 0 of the same data (strided scan), on "

@@ -49,7 +49,8 @@ def _weight(vocab: int, dim: int, variant, gen: torch.Generator) -> torch.Tensor
     title="Embedding lookups copy rows exactly, and their gradients accumulate repeated tokens",
     levels=("quick", "standard", "full"),
     tolerances=("embedding", "embedding.backward"),
-    params=(Param("cases", "standard", "Which table and index set to sweep.", {"quick": "quick"}),),
+    params=(Param("cases", "standard", "Which table and index set to sweep.", {"quick": "quick"},
+          choices=tuple(CASES)),),
     doc=CheckDoc(
         verifies="`F.embedding` forward is a gather and must reproduce the table's rows bit for bit, "
                  "including NaN, infinities, -0.0, subnormals and the largest finite value, for vocabularies "

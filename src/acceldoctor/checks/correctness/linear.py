@@ -35,7 +35,7 @@ def _device_linear(x, w, b=None):
     title="Linear layers (x @ W^T + b) give the right outputs and gradients in every dtype",
     levels=("quick", "standard", "full"),
     tolerances=("linear", "linear.backward"),
-    params=(Param("cases", "standard", "Which shape set to sweep.", {"quick": "quick"}),),
+    params=(Param("cases", "standard", "Which shape set to sweep.", {"quick": "quick"}, choices=tuple(CASES)),),
     doc=CheckDoc(
         verifies="`torch.nn.functional.linear` with and without bias, for 2-D inputs and inputs with extra "
                  "batch dimensions, odd feature sizes (1, 17, 33, 4097) and a weight stored transposed "

@@ -20,7 +20,8 @@ SHAPES = {
     title="Matrix multiply and batched matmul give the right numbers in every dtype",
     levels=("quick", "standard", "full"),
     tolerances=("matmul",),
-    params=(Param("shapes", "standard", "Which (M, K, N) shape set to sweep.", {"quick": "quick"}),),
+    params=(Param("shapes", "standard", "Which (M, K, N) shape set to sweep.", {"quick": "quick"},
+          choices=tuple(SHAPES)),),
     doc=CheckDoc(
         verifies="`A @ B` for 2-D, batched and broadcast batched operands, contiguous and transposed "
                  "(non-contiguous) layouts, odd sizes that are not multiples of tile sizes (1, 17, 4097), "

@@ -52,7 +52,7 @@ def _device_rms_norm(x, shape, w):
     title="LayerNorm and RMSNorm give the right outputs and gradients, even for inputs with a large mean",
     levels=("quick", "standard", "full"),
     tolerances=("layer_norm", "layer_norm.backward", "rms_norm", "rms_norm.backward"),
-    params=(Param("cases", "standard", "Which shape set to sweep.", {"quick": "quick"}),),
+    params=(Param("cases", "standard", "Which shape set to sweep.", {"quick": "quick"}, choices=tuple(CASES)),),
     doc=CheckDoc(
         verifies="`F.layer_norm` with and without elementwise affine, and `F.rms_norm` (torch >= 2.4), over "
                  "odd and long normalized sizes (1, 33, 4097, 16385), a 2-D and 3-D normalized shape, a "

@@ -21,7 +21,8 @@ SIZES = {
     title="sum, mean and var give the right numbers over long and strided axes",
     levels=("quick", "standard", "full"),
     tolerances=("sum", "mean", "var"),
-    params=(Param("sizes", "standard", "Which (rows, reduced length) set to sweep.", {"quick": "quick"}),),
+    params=(Param("sizes", "standard", "Which (rows, reduced length) set to sweep.", {"quick": "quick"},
+          choices=tuple(SIZES)),),
     doc=CheckDoc(
         verifies="`torch.sum`, `torch.mean` and `torch.var` (unbiased and biased) reducing rows of 4097 and "
                  "65537 elements (more at standard level), along the last dimension (contiguous), along "

@@ -44,7 +44,7 @@ def _values(shape, kind: str, dim: int, gen: torch.Generator) -> torch.Tensor:
     title="Softmax and log-softmax stay right for long rows, huge logits and masked entries",
     levels=("quick", "standard", "full"),
     tolerances=("softmax", "softmax.backward", "log_softmax", "log_softmax.backward"),
-    params=(Param("cases", "standard", "Which shape set to sweep.", {"quick": "quick"}),),
+    params=(Param("cases", "standard", "Which shape set to sweep.", {"quick": "quick"}, choices=tuple(CASES)),),
     doc=CheckDoc(
         verifies="`F.softmax` and `F.log_softmax` over the last, first and a middle dimension; long rows "
                  "(4097, 32003 entries) that cross block sizes; logits scaled x100 and spread over +-1000, "

@@ -23,7 +23,8 @@ SHAPES = {
     levels=("quick", "standard", "full"),
     params=(
         Param("repetitions", 200, "How many times each product is computed.", {"quick": 60}),
-        Param("shapes", "standard", "Which (batch, M, K, N) shape set to repeat.", {"quick": "quick"}),
+        Param("shapes", "standard", "Which (batch, M, K, N) shape set to repeat.", {"quick": "quick"},
+          choices=tuple(SHAPES)),
     ),
     doc=CheckDoc(
         verifies="The same `A @ B` (same inputs, same device, same process) is computed many times over — 60 "

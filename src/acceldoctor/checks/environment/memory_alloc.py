@@ -22,7 +22,7 @@ CHUNK_STEP = 0x0101_0101_0101_0101  # each chunk gets its own pattern, so two ch
     timeout_s=300.0,
     params=(
         Param("fraction", 0.5, "Share of the reported free memory to allocate.",
-              {"quick": 0.10, "full": 0.8}),
+              {"quick": 0.10, "full": 0.8}, minimum=0.001, maximum=0.95),
         Param("cpu_cap_mib", 2048, "On the cpu device (the host running the tool), never allocate more than this "
               "many MiB nor more than half of the available RAM, so the OOM killer is never invited.",
               {"quick": 256, "full": 8192}),

@@ -25,8 +25,9 @@ RANDOM_BLOCK = 8192  # words of seeded random data, repeated across each chunk a
     timeout_s=600.0,
     params=(
         Param("size_mib", 256, "MiB of device memory to test; 'auto' = `fraction` of the reported free memory.",
-              {"quick": 32, "full": "auto"}),
-        Param("fraction", 0.5, "With size_mib='auto': share of the free memory to test."),
+              {"quick": 32, "full": "auto"}, choices=("auto",), minimum=1),
+        Param("fraction", 0.5, "With size_mib='auto': share of the free memory to test.", minimum=0.001,
+              maximum=0.95),
         Param("cpu_cap_mib", 2048, "On the cpu device (the host running the tool) never test more than this."),
         Param("walking_shifts", 8, "Walking-ones passes (each also run inverted as walking zeros); 32 covers "
               "every bit of every word.", {"quick": 2, "full": 32}),
