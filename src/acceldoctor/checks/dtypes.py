@@ -23,21 +23,50 @@ class DtypeVariant:
         # eps = 2**-mantissa_bits
         return round(-torch.log2(torch.tensor(self.eps)).item())
 
-    @contextlib.contextmanager
-    def math_mode(self) -> Iterator[None]:
-        """Enable TF32 for the tf32 variant (and make sure it is off for plain fp32)."""
-        if not hasattr(torch.backends, "cuda"):
-            yield
-            return
-        saved_mm = torch.backends.cuda.matmul.allow_tf32
-        saved_conv = torch.backends.cudnn.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = self.tf32
-        torch.backends.cudnn.allow_tf32 = self.tf32
-        try:
-            yield
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = saved_mm
-            torch.backends.cudnn.allow_tf32 = saved_conv
+    def math_mode(self) -> contextlib.AbstractContextManager[None]:
+        """Reduced-precision fp32 math (TF32 on NVIDIA, HF32 on Ascend) on for the tf32 variant only."""
+        return float32_math(reduced=self.tf32)
+
+
+# Switches that let fp32 matmuls/convolutions run with a 10-bit mantissa, by backend. Some default to on
+# (cuDNN's conv TF32, Ascend's conv HF32), so fp32 is only IEEE fp32 when every one of them is off.
+# torch >= 2.9 has per-backend `fp32_precision` strings and refuses to mix them with the legacy booleans.
+_PRECISION_SWITCHES = (("backends.cuda.matmul", "fp32_precision"), ("backends.cudnn.conv", "fp32_precision"))
+_LEGACY_SWITCHES = (("backends.cuda.matmul", "allow_tf32"), ("backends.cudnn", "allow_tf32"))
+_VENDOR_SWITCHES = (("npu.matmul", "allow_hf32"), ("npu.conv", "allow_hf32"))
+
+
+def _resolve(path: str):
+    obj = torch
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def _switches(reduced: bool) -> list[tuple[object, str, object]]:
+    """(owner, attribute, value to set) for every switch this torch has."""
+    new_api = _resolve("backends.cuda.matmul") is not None and hasattr(torch.backends.cuda.matmul, "fp32_precision")
+    chosen = [(p, a, "tf32" if reduced else "ieee") for p, a in _PRECISION_SWITCHES] if new_api else \
+        [(p, a, reduced) for p, a in _LEGACY_SWITCHES]
+    chosen += [(p, a, reduced) for p, a in _VENDOR_SWITCHES]
+    return [(owner, attr, value) for path, attr, value in chosen
+            if (owner := _resolve(path)) is not None and hasattr(owner, attr)]
+
+
+@contextlib.contextmanager
+def float32_math(reduced: bool) -> Iterator[None]:
+    """Set every known reduced-precision fp32 switch on (`reduced`) or off for the duration, then restore."""
+    saved = []
+    for owner, attr, value in _switches(reduced):
+        saved.append((owner, attr, getattr(owner, attr)))
+        setattr(owner, attr, value)
+    try:
+        yield
+    finally:
+        for owner, attr, value in reversed(saved):
+            setattr(owner, attr, value)
 
 
 FP32 = DtypeVariant("float32", torch.float32, torch.finfo(torch.float32).eps)

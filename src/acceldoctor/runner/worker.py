@@ -47,6 +47,7 @@ def run_task(task: Task, on_progress: Callable[[int, int, str], None] | None = N
     import torch
 
     from acceldoctor.checks.context import CheckContext, SkipCheck
+    from acceldoctor.checks.dtypes import float32_math
     from acceldoctor.checks.registry import get_check
     from acceldoctor.devices.backends import device_responds
     from acceldoctor.faults import injected
@@ -59,7 +60,8 @@ def run_task(task: Task, on_progress: Callable[[int, int, str], None] | None = N
         params = spec.params_for(task.level) | task.params
         ctx = CheckContext(device=torch.device(task.device), level=task.level, params=params, seed=task.seed,
                            on_progress=on_progress)
-        with injected(task.fault):
+        # fp32 means IEEE fp32 unless a check asks for the tf32 variant (cuDNN convs default to TF32).
+        with injected(task.fault), float32_math(reduced=False):
             outcome = spec.run(ctx)
             ctx.synchronize()  # an asynchronous device fault belongs to this check, not the next one
         status, message, metrics = outcome.status.value, outcome.message, [
