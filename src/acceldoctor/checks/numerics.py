@@ -146,6 +146,12 @@ def bitwise_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
             return False
         if not a.dtype.is_floating_point:
             return bool(torch.equal(a.cpu(), b.cpu()))
-        int_type = {2: torch.int16, 4: torch.int32, 8: torch.int64}[a.element_size()]
-        return bool(torch.equal(a.detach().cpu().contiguous().view(int_type),
-                                b.detach().cpu().contiguous().view(int_type)))
+        return bool(torch.equal(bits_of(a.detach().cpu()), bits_of(b.detach().cpu())))
+
+
+_SAME_SIZE_INT = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def bits_of(t: torch.Tensor) -> torch.Tensor:
+    """The raw bits of `t` as a same-sized integer tensor (so NaN payloads and -0.0 compare exactly)."""
+    return t.contiguous().view(_SAME_SIZE_INT[t.element_size()])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import NoReturn
 
+from acceldoctor.messages import first_line
+
 
 class UsageError(Exception):
     """Bad input from the user (or an interrupted run): printed as one line, exit code 2 unless told."""
@@ -15,6 +17,5 @@ class UsageError(Exception):
 
 
 def fail_usage(message: str, code: int = 2) -> NoReturn:
-    first_line = message.strip().splitlines()[0] if message.strip() else "error"
-    sys.stderr.write(f"acceldoctor: error: {first_line}\n")
+    sys.stderr.write(f"acceldoctor: error: {first_line(message, limit=1000) or 'error'}\n")
     raise SystemExit(code)

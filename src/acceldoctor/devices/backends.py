@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
+from acceldoctor.messages import describe_exception
+
 # Vendor packages that register a device type with torch when imported (older releases are not auto-loaded).
 VENDOR_BACKENDS = {"npu": "torch_npu", "xpu": "intel_extension_for_pytorch"}
 
@@ -28,7 +30,7 @@ def load_backends() -> dict[str, str]:
             importlib.import_module(package)
             _load_errors[package] = ""
         except Exception as exc:  # ImportError, OSError from missing .so files, version asserts
-            _load_errors[package] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            _load_errors[package] = describe_exception(exc)
     return {k: v for k, v in _load_errors.items() if v}
 
 

@@ -69,7 +69,10 @@ class BitFlip(Fault):
         bits = flat.view({2: torch.int16, 4: torch.int32, 8: torch.int64}[out.element_size()])
         bit = int(torch.randint(out.element_size() * 8 - 1, (1,), generator=gen))  # spare the sign
         bits[index] ^= 1 << bit
-        return flat.view(out.shape)
+        # Only the flipped element loses its gradient; the rest of `out` stays in the autograd graph.
+        hit = torch.zeros(out.numel(), dtype=torch.bool, device=out.device)
+        hit[index] = True
+        return torch.where(hit.view(out.shape), flat.view(out.shape), out)
 
 
 class SoftmaxNan(Fault):

@@ -10,11 +10,12 @@ from __future__ import annotations
 import signal
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
+
+from acceldoctor.messages import describe_exception
 
 
 @dataclass
@@ -32,14 +33,6 @@ class WarmUp:
     """Initialise a device before its first check, so that check's time limit excludes driver start-up."""
 
     device: str
-
-
-def describe_exception(exc: BaseException) -> str:
-    """`Type: first line of the message (at file:line)` — one line, whatever the exception holds."""
-    text = str(exc).strip()
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else '(no message)'}{where}"
 
 
 def run_task(task: Task, on_progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
@@ -74,11 +67,11 @@ def run_task(task: Task, on_progress: Callable[[int, int, str], None] | None = N
         if device.type != "cpu" and not device_responds(device):
             # Illegal address, device-side assert, ECC or link error: the device itself failed.
             status, retire = Status.FAIL.value, True
-            message = (f"the device stopped responding during the check ({describe_exception(exc)}); "
+            message = (f"the device stopped responding during the check ({describe_exception(exc, where=True)}); "
                        "see `acceldoctor explain` on the job log and the driver's kernel log")
         else:  # the check could not run: report it and keep the worker
             status = Status.ERROR.value
-            message = f"the check could not run: {describe_exception(exc)}"
+            message = f"the check could not run: {describe_exception(exc, where=True)}"
     return {"status": status, "message": message, "metrics": metrics, "retire": retire,
             "duration_s": time.perf_counter() - start}
 

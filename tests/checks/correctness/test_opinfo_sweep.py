@@ -95,14 +95,6 @@ def test_loading_the_database_leaves_this_process_as_it_was():
     torch.backends.cudnn.allow_tf32 = torch.backends.cudnn.allow_tf32  # would raise if flags stayed frozen
 
 
-def test_unsupported_errors_are_told_apart_from_real_errors():
-    assert oi.is_unsupported(NotImplementedError("whatever"))
-    assert oi.is_unsupported(RuntimeError('"addmm_impl_cpu_" not implemented for \'Half\''))
-    assert oi.is_unsupported(RuntimeError("Could not run 'aten::foo' with arguments from the 'XPU' backend."))
-    assert not oi.is_unsupported(RuntimeError("CUDA error: an illegal memory access was encountered"))
-    assert not oi.is_unsupported(ValueError("expected 2D input"))
-
-
 def test_shipped_exclusion_file_is_valid_and_its_tolerances_exist():
     loaded = oi._load()
     assert loaded.exclusions

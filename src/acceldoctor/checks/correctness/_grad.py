@@ -18,7 +18,9 @@ import torch
 from acceldoctor.checks.context import CheckContext, Verdict
 from acceldoctor.checks.correctness._inputs import draw, place
 from acceldoctor.checks.dtypes import DtypeVariant
+from acceldoctor.checks.unsupported import is_unsupported
 from acceldoctor.faults import suspended
+from acceldoctor.messages import first_line
 
 
 @dataclass
@@ -95,18 +97,14 @@ def run_both(
                plain_inputs, upstream, [leaf.detach() for leaf in dev_leaves])
 
 
-UNSUPPORTED_MARKERS = ("not implemented for", "not supported", "unsupported")
-
-
 def unsupported_dtype(exc: Exception, verdict: Verdict, op: str, variant: DtypeVariant) -> bool:
     """Record an op the device does not offer in this dtype as a warning; False for any other error.
 
     A missing kernel is not a wrong number, but a user porting a model in that dtype must know.
     """
-    text = str(exc).lower()
-    if not any(marker in text for marker in UNSUPPORTED_MARKERS):
+    if not is_unsupported(exc):
         return False
-    verdict.warn(f"{op} is not available in {variant.name} on this device ({str(exc).splitlines()[0]})")
+    verdict.warn(f"{op} is not available in {variant.name} on this device ({first_line(exc)})")
     return True
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import re
 import sys
 from functools import cache
 from importlib import resources
@@ -19,9 +18,6 @@ from torch.utils._pytree import tree_flatten, tree_map
 from acceldoctor.checks.context import SkipCheck
 
 EXCLUSIONS_SCHEMA = "acceldoctor.opinfo_exclusions/1"
-_UNSUPPORTED = re.compile(
-    r"not implemented|not supported|unsupported|does not support|doesn't support|only supported|"
-    r"could not run '|no kernel|not available", re.IGNORECASE)
 
 
 class Exclusion(BaseModel):
@@ -110,11 +106,6 @@ def load_op_db() -> list:
 
 def full_name(op) -> str:
     return f"{op.name}.{op.variant_test_name}" if op.variant_test_name else op.name
-
-
-def is_unsupported(exc: BaseException) -> bool:
-    """An error that says the device lacks the op or dtype, as opposed to one the op should not raise."""
-    return isinstance(exc, NotImplementedError) or bool(_UNSUPPORTED.search(str(exc)))
 
 
 def leaves(sample) -> list[Any]:

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from acceldoctor.checks.context import CheckContext, CheckOutcome, Verdict
 from acceldoctor.checks.correctness._grad import Grad, run_both, unsupported_dtype
 from acceldoctor.checks.correctness._inputs import draw
-from acceldoctor.checks.numerics import bitwise_equal
+from acceldoctor.checks.numerics import bits_of, bitwise_equal
 from acceldoctor.checks.registry import CheckDoc, Param, register_check
 from acceldoctor.checks.tolerances import tolerance
 from acceldoctor.faults import suspended
@@ -95,9 +95,6 @@ def check_embedding(ctx: CheckContext) -> CheckOutcome:
     return verdict.outcome()
 
 
-_BITS = {2: torch.int16, 4: torch.int32}
-
-
 def _judge(verdict: Verdict, variant, case: str, run) -> None:
     index, weight, padding_idx = run.inputs
     with suspended():
@@ -107,8 +104,7 @@ def _judge(verdict: Verdict, variant, case: str, run) -> None:
         actual = run.out.cpu()
         verdict.compare(case, run.out, run.ref_out, variant, op="embedding")
         if not bitwise_equal(actual, expected):
-            bits = _BITS[expected.element_size()]
-            differ = actual.contiguous().view(bits) != expected.view(bits)
+            differ = bits_of(actual) != bits_of(expected)
             flat = int(torch.nonzero(differ.reshape(-1))[0].item())
             where = [int(i) for i in torch.unravel_index(torch.tensor(flat), expected.shape)]
             verdict.fail(f"{case} in {variant.name}: the lookup is not an exact copy: element {where} is "

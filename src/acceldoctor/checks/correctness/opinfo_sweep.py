@@ -18,6 +18,8 @@ from acceldoctor.checks.dtypes import BF16, FP16, FP32, FP64, DtypeVariant
 from acceldoctor.checks.numerics import Comparison, compare_to_golden
 from acceldoctor.checks.registry import CheckDoc, Param, register_check
 from acceldoctor.checks.tolerances import tolerance
+from acceldoctor.checks.unsupported import is_unsupported
+from acceldoctor.messages import describe_exception
 from acceldoctor.report.model import Metric, Status
 
 VARIANT_OF = {v.dtype: v for v in (FP32, BF16, FP16, FP64)}
@@ -117,10 +119,9 @@ def _compare_sample(ctx, op, name, variant, index, sample, gen, tally) -> str:
             actual = oi.float_outputs(op(sample.input, *sample.args, **sample.kwargs))
         ctx.synchronize()
     except Exception as exc:
-        if oi.is_unsupported(exc):
+        if is_unsupported(exc):
             return "skip"
-        text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-        tally.raised.append(f"{name} in {variant.name} raised {type(exc).__name__}: {text}")
+        tally.raised.append(f"{name} in {variant.name} raised {describe_exception(exc)}")
         return "raised"
     try:
         expected = oi.float_outputs(golden(op, reference[0], *reference[1], **reference[2]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from acceldoctor.checks.numerics import bits_of
 from acceldoctor.faults import suspended
 
 
@@ -11,8 +12,7 @@ def describe_difference(label: str, rep: int, repetitions: int, out: torch.Tenso
     """Which result, which repetition, how many elements differ, the first one and both values (no full stop)."""
     with suspended():
         a, r = out.detach().cpu(), reference.detach().cpu()
-        int_type = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[a.element_size()]
-        differs = (a.contiguous().view(int_type) != r.contiguous().view(int_type)).reshape(-1)
+        differs = (bits_of(a) != bits_of(r)).reshape(-1)
         count = int(differs.sum())
         flat = int(torch.nonzero(differs)[0]) if count else 0
         index = [int(i) for i in torch.unravel_index(torch.tensor(flat), a.shape)] if a.dim() else []

@@ -7,8 +7,9 @@ import time
 import torch
 
 from acceldoctor.checks.context import CheckContext, CheckOutcome, SkipCheck
-from acceldoctor.checks.environment._memory import GiB, MiB, human_bytes, memory_info, release_cached
+from acceldoctor.checks.environment._memory import GiB, MiB, flipped_bits, human_bytes, memory_info, release_cached
 from acceldoctor.checks.registry import CheckDoc, Param, register_check
+from acceldoctor.messages import describe_exception
 from acceldoctor.report.model import Metric, Status
 
 BASE_PATTERN = 0x5A5A_A5A5_3C3C_C3C3
@@ -75,7 +76,7 @@ def check_memory_alloc(ctx: CheckContext) -> CheckOutcome:
                 return CheckOutcome(Status.FAIL, (
                     f"allocating {human_bytes(requested)} ({fraction:.0%} of the {human_bytes(info.free)} that "
                     f"{info.source} reported free on {ctx.device}) failed at chunk {i + 1} of {len(sizes)} after "
-                    f"{human_bytes(done)}: {_first_line(exc)}."), metrics + [
+                    f"{human_bytes(done)}: {describe_exception(exc)}."), metrics + [
                     Metric(name="allocated_bytes", value=done, unit="bytes"),
                     Metric(name="requested_bytes", value=requested, unit="bytes")])
             chunks.append(chunk)
@@ -118,8 +119,7 @@ def _describe_corruption(chunk: torch.Tensor, index: int, chunk_bytes: int) -> s
     wrong = torch.nonzero(chunk.ne(expected)).flatten()
     first = int(wrong[0])
     actual = int(chunk[first].item())
-    diff = (expected ^ actual) & (2**64 - 1)
-    bits = ", ".join(map(str, [b for b in range(64) if diff >> b & 1][:8]))
+    bits = ", ".join(map(str, flipped_bits(expected, actual, 64)[:8]))
     offset = index * chunk_bytes + first * 8
     return (f"{wrong.numel()} of {chunk.numel()} 64-bit words in chunk {index + 1} are wrong, the first at byte "
             f"offset {offset} (0x{offset:x}) of the allocation: expected 0x{expected & (2**64 - 1):016x}, read "
@@ -136,7 +136,3 @@ def _not_returned(device: torch.device, free_before: int, allocated: int) -> str
     return (f"after freeing, only {human_bytes(after.free)} is free again (was {human_bytes(free_before)}): memory "
             "was not returned to the device")
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
