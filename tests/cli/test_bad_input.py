@@ -9,6 +9,7 @@ def assert_one_line_error(proc, *needles):
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("acceldoctor: error: ")
     assert "Traceback" not in proc.stderr + proc.stdout
+    assert "internal error" not in lines[0]
     for needle in needles:
         assert needle in lines[0]
 
@@ -23,6 +24,10 @@ def assert_one_line_error(proc, *needles):
         (["check", "--json", "/nonexistent-dir/r.json"], ["cannot write report", "does not exist"]),
         (["check", "--no-such-flag"], ["--no-such-flag"]),
         (["doc", "correctness.nosuch"], ["no check or fault is called"]),
+        (["doc"], ["Missing argument 'ID'"]),
+        (["check", "--seed", "x"], ["Invalid value for '--seed'"]),
+        (["check", "--param", "correctness.matmul.shapes=huge"], ["choose one of quick, standard"]),
+        (["devices", "extra"], ["unexpected extra argument"]),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(cli, args, needles):

@@ -51,3 +51,20 @@ def test_long_checks_report_progress_to_the_parent_while_running():
     assert seen, "no progress arrived"
     assert all(0 <= done <= total for done, total, _ in seen)
     assert any("address-in-address" in what or "walking" in what or "random" in what for *_, what in seen)
+
+
+def test_a_device_that_stops_responding_fails_the_check_and_retires_the_worker():
+    # The meta device accepts ops but can never hand data back: to the probe it looks like a dead device.
+    from acceldoctor.runner.worker import run_task
+
+    outcome = run_task(Task("correctness.matmul", "meta", "quick"))
+    assert outcome["status"] == "fail" and outcome["retire"]
+    assert "the device stopped responding during the check" in outcome["message"]
+
+
+def test_a_device_that_cannot_be_initialised_fails_and_the_next_device_still_runs():
+    with WorkerPool() as pool:
+        dead = pool.run(Task("correctness.matmul", "meta", "quick"), timeout_s=120)
+        after = pool.run(Task("correctness.matmul", "cpu", "quick"), timeout_s=120)
+    assert dead["status"] == "fail" and "could not be initialised" in dead["message"]
+    assert after["status"] == "pass"

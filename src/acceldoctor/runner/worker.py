@@ -68,7 +68,8 @@ def run_task(task: Task, on_progress: Callable[[int, int, str], None] | None = N
             # Illegal address, device-side assert, ECC or link error: the device itself failed.
             status, retire = Status.FAIL.value, True
             message = (f"the device stopped responding during the check ({describe_exception(exc, where=True)}); "
-                       "see `acceldoctor explain` on the job log and the driver's kernel log")
+                       "look for the driver's error in the kernel log (dmesg) and re-run; if it repeats, "
+                       "take the device out of service")
         else:  # the check could not run: report it and keep the worker
             status = Status.ERROR.value
             message = f"the check could not run: {describe_exception(exc, where=True)}"
