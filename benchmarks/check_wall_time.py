@@ -44,6 +44,9 @@ def main() -> int:
                 report_path = Path(tmp) / "r.json"
                 elapsed, proc = time_command([sys.executable, "-m", "acceldoctor", "check", "--level", level,
                                               "--device", args.device, "--json", str(report_path)])
+                if proc.returncode not in (0, 1) or not report_path.exists():
+                    print(f"{level}: acceldoctor exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+                    return 2
                 times.append(elapsed)
                 report = json.loads(report_path.read_text())
                 statuses = {k: v for k, v in report["summary"].items() if v}
