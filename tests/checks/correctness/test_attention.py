@@ -1,4 +1,4 @@
-"""correctness.attention: healthy CPU passes in every dtype; a mis-scaled element and a wrong dK fail."""
+"""correctness.attention: an off-by-one causal mask and a wrong dK fail."""
 
 import torch
 import torch.nn.functional as F
@@ -6,17 +6,6 @@ import torch.nn.functional as F
 from acceldoctor.runner.worker import Task, run_task
 
 CHECK = "correctness.attention"
-
-
-def _dtypes(result, name="cases"):
-    return {m["dtype"]: m["value"] for m in result["metrics"] if m["name"] == name}
-
-
-def test_healthy_cpu_attention_passes_in_every_dtype():
-    result = run_task(Task(CHECK, "cpu", "quick"))
-    assert result["status"] == "pass", result["message"]
-    assert {"float32", "bfloat16", "float16"} <= set(_dtypes(result))
-    assert max(_dtypes(result, "worst_error_to_tolerance").values()) < 0.5
 
 
 def test_causal_mask_off_by_one_is_caught(monkeypatch):

@@ -1,4 +1,4 @@
-"""correctness.conv2d: healthy CPU passes in every dtype and layout; a wrong border element or gradient fails.
+"""correctness.conv2d: a wrong border element or gradient fails.
 
 The catalogued fault `crash-conv2d` kills the process: it is exercised through the process runner
 (tests/faults), never in-process here.
@@ -10,17 +10,6 @@ import torch.nn.functional as F
 from acceldoctor.runner.worker import Task, run_task
 
 CHECK = "correctness.conv2d"
-
-
-def _dtypes(result, name="cases"):
-    return {m["dtype"]: m["value"] for m in result["metrics"] if m["name"] == name}
-
-
-def test_healthy_cpu_conv2d_passes_in_every_dtype():
-    result = run_task(Task(CHECK, "cpu", "quick"))
-    assert result["status"] == "pass", result["message"]
-    assert {"float32", "bfloat16", "float16"} <= set(_dtypes(result))
-    assert max(_dtypes(result, "worst_error_to_tolerance").values()) < 0.5
 
 
 def test_wrong_last_output_element_is_caught(monkeypatch):

@@ -1,4 +1,4 @@
-"""correctness.cross_entropy: healthy CPU passes in every dtype; ignored rows in the mean and a bad grad fail."""
+"""correctness.cross_entropy: ignored rows in the mean and a bad grad fail."""
 
 import torch
 import torch.nn.functional as F
@@ -6,17 +6,6 @@ import torch.nn.functional as F
 from acceldoctor.runner.worker import Task, run_task
 
 CHECK = "correctness.cross_entropy"
-
-
-def _dtypes(result, name="cases"):
-    return {m["dtype"]: m["value"] for m in result["metrics"] if m["name"] == name}
-
-
-def test_healthy_cpu_cross_entropy_passes_in_every_dtype():
-    result = run_task(Task(CHECK, "cpu", "quick"))
-    assert result["status"] == "pass", result["message"]
-    assert {"float32", "bfloat16", "float16"} <= set(_dtypes(result))
-    assert max(_dtypes(result, "worst_error_to_tolerance").values()) < 0.5
 
 
 def test_ignored_rows_counted_in_the_mean_are_caught(monkeypatch):

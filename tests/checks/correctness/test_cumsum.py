@@ -1,4 +1,4 @@
-"""correctness.cumsum: healthy CPU passes with margin; a wrong prefix or a lost inf fails and is named."""
+"""correctness.cumsum: a wrong prefix or a lost inf fails and is named."""
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -23,19 +23,9 @@ class _Wrong(TorchFunctionMode):
         return out
 
 
-def _run(corrupt=None):
-    if corrupt is None:
-        return run_task(Task(CHECK, "cpu", "quick"))
+def _run(corrupt):
     with _Wrong(corrupt):
         return run_task(Task(CHECK, "cpu", "quick"))
-
-
-def test_healthy_cpu_cumsum_passes_with_margin_in_every_dtype():
-    result = _run()
-    assert result["status"] == "pass", result["message"]
-    worst = {m["dtype"]: m["value"] for m in result["metrics"] if m["name"] == "worst_error_to_tolerance"}
-    assert set(worst) == {"float32", "bfloat16", "float16"}
-    assert max(worst.values()) < 0.5, worst
 
 
 def test_one_prefix_one_percent_off_after_a_block_boundary_fails():

@@ -1,4 +1,4 @@
-"""correctness.embedding: healthy CPU passes in every dtype; a flushing copy and a non-accumulating backward fail."""
+"""correctness.embedding: a flushing copy and a non-accumulating backward fail."""
 
 import torch
 import torch.nn.functional as F
@@ -6,17 +6,6 @@ import torch.nn.functional as F
 from acceldoctor.runner.worker import Task, run_task
 
 CHECK = "correctness.embedding"
-
-
-def _dtypes(result, name="cases"):
-    return {m["dtype"]: m["value"] for m in result["metrics"] if m["name"] == name}
-
-
-def test_healthy_cpu_embedding_passes_in_every_dtype():
-    result = run_task(Task(CHECK, "cpu", "quick"))
-    assert result["status"] == "pass", result["message"]
-    assert {"float32", "bfloat16", "float16"} <= set(_dtypes(result))
-    assert max(_dtypes(result, "worst_error_to_tolerance").values()) < 0.5
 
 
 def test_lookup_that_flushes_subnormals_is_not_an_exact_copy(monkeypatch):
@@ -53,7 +42,7 @@ class _LastWriteWins(torch.autograd.Function):
         return None, out
 
 
-def test_backward_that_does_not_accumulate_repeated_indices_fails(monkeypatch):
+def test_backward_that_does_not_accumulate_repeated_indices_fails(monkeypatch, metric_by_dtype):
     real = F.embedding
 
     def lossy(index, weight, padding_idx=None, **kwargs):
@@ -65,4 +54,4 @@ def test_backward_that_does_not_accumulate_repeated_indices_fails(monkeypatch):
     result = run_task(Task(CHECK, "cpu", "quick"))
     assert result["status"] == "fail"
     assert "weight gradient in float32" in result["message"]
-    assert all(count > 0 for count in _dtypes(result, "failed_cases").values())
+    assert all(count > 0 for count in metric_by_dtype(result, "failed_cases").values())

@@ -1,4 +1,4 @@
-"""correctness.indexing: healthy CPU passes with margin; a wrong gathered value or a lost update fails."""
+"""correctness.indexing: the healthy comparison is not vacuous; a wrong gathered value or a lost update fails."""
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -30,12 +30,9 @@ def _run(funcs=(), corrupt=None):
         return run_task(Task(CHECK, "cpu", "quick"))
 
 
-def test_healthy_cpu_indexing_passes_with_margin_in_every_dtype():
-    result = _run()
-    assert result["status"] == "pass", result["message"]
-    worst = {m["dtype"]: m["value"] for m in result["metrics"] if m["name"] == "worst_error_to_tolerance"}
-    assert set(worst) == {"float32", "bfloat16", "float16"}
-    assert max(worst.values()) < 0.5, worst
+def test_healthy_cpu_float32_accumulation_really_rounds(metric_by_dtype):
+    # Pass, dtypes and margin: tests/checks/test_every_check_healthy.py.
+    worst = metric_by_dtype(_run(), "worst_error_to_tolerance")
     assert worst["float32"] > 0  # accumulation really rounds: the comparison is not vacuous
 
 

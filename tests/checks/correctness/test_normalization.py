@@ -1,4 +1,4 @@
-"""correctness.normalization: healthy CPU passes in every dtype; a one-pass variance and a wrong gradient fail."""
+"""correctness.normalization: a one-pass variance and a wrong gradient fail."""
 
 import torch
 import torch.nn.functional as F
@@ -6,17 +6,6 @@ import torch.nn.functional as F
 from acceldoctor.runner.worker import Task, run_task
 
 CHECK = "correctness.normalization"
-
-
-def _dtypes(result, name="cases"):
-    return {m["dtype"]: m["value"] for m in result["metrics"] if m["name"] == name}
-
-
-def test_healthy_cpu_normalization_passes_in_every_dtype():
-    result = run_task(Task(CHECK, "cpu", "quick"))
-    assert result["status"] == "pass", result["message"]
-    assert {"float32", "bfloat16", "float16"} <= set(_dtypes(result))
-    assert max(_dtypes(result, "worst_error_to_tolerance").values()) < 0.5
 
 
 def test_one_pass_variance_fails_on_large_mean(monkeypatch):

@@ -39,11 +39,6 @@ def test_healthy_cpu_memory_holds_every_pattern():
     assert _metric(result, "buffer_bytes") == 4 * 2**20
 
 
-def test_quick_level_defaults_run_on_cpu():
-    result = run_task(Task("environment.memory_pattern", "cpu", "quick"))
-    assert result["status"] == "pass", result["message"]
-
-
 def test_stuck_bit_is_reported_with_offset_expected_actual_and_bit():
     byte_offset = 3 * 2**20 + 4 * 1234 + 2  # third byte of word 1234 in the fourth 1 MiB chunk
     with StuckBit(byte_offset, bit=1):
