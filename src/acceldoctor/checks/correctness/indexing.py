@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from acceldoctor.checks.context import CheckContext, CheckOutcome, Verdict
@@ -104,33 +106,24 @@ def _judge(ctx, verdict, variant, case, op, actual, expected, magnitude, counts)
     verdict.compare(case, actual, expected, variant, op=op, reduction_length=1, magnitude=magnitude * growth)
 
 
-def _index_add(ctx, verdict, variant, case, self64, dim, index, src64, layout=None, alpha=1.0) -> None:
+def _accumulate(op, ctx, verdict, variant, case, self64, dim, index, src64, layout=None, alpha=1.0) -> None:
+    """index_add or scatter_add (`op`), in place or functional (by the case label), against its golden."""
     self_dev, self_ref = place(self64, variant, ctx.device)
     src_dev, src_ref = place(src64, variant, ctx.device)
     if layout is not None:
         src_dev = layout(src_dev)
     idx_dev = index.to(ctx.device)
+    scale = {"alpha": alpha} if op == "index_add" else {}
     if case.startswith("torch."):
-        actual = torch.index_add(self_dev, dim, idx_dev, src_dev, alpha=alpha)
+        actual = getattr(torch, op)(self_dev, dim, idx_dev, src_dev, **scale)
     else:
-        actual = self_dev.index_add_(dim, idx_dev, src_dev, alpha=alpha)
-    expected = golden(torch.index_add, self_ref, dim, index, src_ref, alpha=alpha)
-    magnitude = golden(torch.index_add, self_ref.abs(), dim, index, src_ref.abs(), alpha=abs(alpha))
+        actual = getattr(self_dev, f"{op}_")(dim, idx_dev, src_dev, **scale)
+    reference = getattr(torch, op)
+    expected = golden(reference, self_ref, dim, index, src_ref, **scale)
+    magnitude = golden(reference, self_ref.abs(), dim, index, src_ref.abs(), **{k: abs(v) for k, v in scale.items()})
     counts = _contributions(self64.shape, dim, index, src64.shape)
-    _judge(ctx, verdict, variant, case, "index_add", actual, expected, magnitude, counts)
+    _judge(ctx, verdict, variant, case, op, actual, expected, magnitude, counts)
 
 
-def _scatter_add(ctx, verdict, variant, case, self64, dim, index, src64, layout=None) -> None:
-    self_dev, self_ref = place(self64, variant, ctx.device)
-    src_dev, src_ref = place(src64, variant, ctx.device)
-    if layout is not None:
-        src_dev = layout(src_dev)
-    idx_dev = index.to(ctx.device)
-    if case.startswith("torch."):
-        actual = torch.scatter_add(self_dev, dim, idx_dev, src_dev)
-    else:
-        actual = self_dev.scatter_add_(dim, idx_dev, src_dev)
-    expected = golden(torch.scatter_add, self_ref, dim, index, src_ref)
-    magnitude = golden(torch.scatter_add, self_ref.abs(), dim, index, src_ref.abs())
-    counts = _contributions(self64.shape, dim, index, src64.shape)
-    _judge(ctx, verdict, variant, case, "scatter_add", actual, expected, magnitude, counts)
+_index_add = functools.partial(_accumulate, "index_add")
+_scatter_add = functools.partial(_accumulate, "scatter_add")
