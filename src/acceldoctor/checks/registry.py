@@ -99,8 +99,29 @@ def _import_check_modules() -> None:
     for category in CATEGORY_PACKAGES:
         package = importlib.import_module(f"acceldoctor.checks.{category}")
         for info in pkgutil.iter_modules(package.__path__):
-            if not info.name.startswith("_"):
+            if info.name.startswith("_"):
+                continue
+            try:
                 importlib.import_module(f"{package.__name__}.{info.name}")
+            except Exception as exc:  # e.g. a torch API this (vendor) torch lacks: that check errors, not all
+                _register_unloadable(f"{category}.{info.name}", f"{package.__name__}.{info.name}", exc)
+
+
+def _register_unloadable(check_id: str, module: str, exc: Exception) -> None:
+    """Stand in for a check module that failed to import: it reports `error` with the reason when run."""
+    from acceldoctor.messages import describe_exception
+
+    reason = describe_exception(exc, where=True)
+
+    def report_import_failure(ctx):
+        raise RuntimeError(f"the check module {module} could not be loaded: {reason}")
+
+    _REGISTRY.setdefault(check_id, CheckSpec(
+        id=check_id, title=f"(could not be loaded: {reason})", levels=LEVELS,
+        doc=CheckDoc(verifies="Unknown: the module failed to import.", why=reason,
+                     failure_means="This check could not run on this installation.",
+                     remedy="Check that the installed torch meets acceldoctor's requirement, then report the error."),
+        run=report_import_failure, module=module))
 
 
 _imported = False
