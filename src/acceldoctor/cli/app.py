@@ -68,10 +68,15 @@ def check(
     Exit code: 0 healthy, 1 a problem was found (fail, timeout, crash), 2 usage or tool error.
     """
     _require_torch()
-    from acceldoctor.cli.check_command import run_check_command
+    from acceldoctor.runner.pool import WorkerPool
 
-    code = run_check_command(device=device, level=level, select=select or [], json_path=json_path,
-                             inject=inject, timeout=timeout, seed=seed, params=param or [])
+    # The worker imports torch while this process does the same for device discovery: on a small host
+    # that overlap is a quarter of a quick run.
+    with WorkerPool().start() as pool:
+        from acceldoctor.cli.check_command import run_check_command
+
+        code = run_check_command(device=device, level=level, select=select or [], json_path=json_path,
+                                 inject=inject, timeout=timeout, seed=seed, params=param or [], pool=pool)
     raise typer.Exit(code)
 
 

@@ -25,11 +25,13 @@ from acceldoctor.faults.catalog import FAULTS
 from acceldoctor.report.model import Report, Result
 from acceldoctor.report.terminal import STATUS_STYLE, render_summary
 from acceldoctor.report.writer import ReportWriteError, ReportWriter
+from acceldoctor.runner.pool import WorkerPool
 from acceldoctor.runner.session import PlannedCheck, Terminated, plan, run_plan
 
 
 def run_check_command(*, device: str | None, level: str, select: list[str], json_path: str | None,
-                      inject: str | None, timeout: float | None, seed: int, params: list[str]) -> int:
+                      inject: str | None, timeout: float | None, seed: int, params: list[str],
+                      pool: WorkerPool | None = None) -> int:
     if level not in LEVELS:
         raise UsageError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
     if inject is not None and inject not in FAULTS:
@@ -57,7 +59,7 @@ def run_check_command(*, device: str | None, level: str, select: list[str], json
     planned = plan(specs, targets, overrides)
     err = Console(stderr=True)
     run = functools.partial(run_plan, planned, level=level, host=host_info(), devices=targets, writer=writer,
-                            fault=inject, timeout_s=timeout, seed=seed)
+                            fault=inject, timeout_s=timeout, seed=seed, pool=pool)
     try:
         if quiet:
             report = run()

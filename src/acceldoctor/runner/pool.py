@@ -42,13 +42,21 @@ class Worker:
         self.process.start()
         child_conn.close()
         self.warm_devices: set[str] = set()
-        ready = self._receive(STARTUP_TIMEOUT_S)
-        if not (isinstance(ready, dict) and ready.get("ready")):
+        self.ready = False
+
+    def wait_ready(self) -> None:
+        """Block until the worker has imported torch and the checks (started early, this overlaps the
+        parent's own imports)."""
+        if self.ready:
+            return
+        reply = self._receive(STARTUP_TIMEOUT_S)
+        if not (isinstance(reply, dict) and reply.get("ready")):
             self.kill()
             raise WorkerStartError(
                 f"the worker process did not start ({_signal_name(self.process.exitcode)}); "
                 "is torch importable in this environment?"
             )
+        self.ready = True
 
     def _receive(self, timeout_s: float, on_progress: ProgressCallback | None = None) -> dict[str, Any] | None:
         """The next non-progress message, or None when the worker died or the time ran out."""
@@ -121,9 +129,19 @@ class WorkerPool:
     def __init__(self) -> None:
         self._worker: Worker | None = None
 
-    def run(self, task: Task, timeout_s: float, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+    def start(self) -> WorkerPool:
+        """Start a worker now, without waiting for it to be ready."""
         if self._worker is None or not self._worker.alive:
             self._worker = Worker()
+        return self
+
+    def run(self, task: Task, timeout_s: float, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+        self.start()
+        try:
+            self._worker.wait_ready()
+        except WorkerStartError:
+            self._worker = None
+            raise
         warm = self._worker.warm_up(task.device)
         if warm is None or not warm.get("warm"):
             self._retire()

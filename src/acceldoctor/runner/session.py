@@ -68,13 +68,14 @@ def run_plan(
     on_start: Callable[[PlannedCheck], None] | None = None,
     on_result: Callable[[Result], None] | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
+    pool: WorkerPool | None = None,
 ) -> Report:
     """Run every planned check; the report file is rewritten after each result."""
     writer = writer or ReportWriter(None)
     report = Report(run_id=uuid.uuid4().hex, started_at=_now(), host=host, devices=devices)
     report.refresh_summary()
     writer.write(report)
-    with WorkerPool() as pool, _terminate_as_interrupt():
+    with pool or WorkerPool() as pool, _terminate_as_interrupt():
         for item in planned:
             if on_start:
                 on_start(item)
