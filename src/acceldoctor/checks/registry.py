@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from acceldoctor.checks.context import CheckContext, CheckOutcome
 
 LEVELS = ("quick", "standard", "full")
-CATEGORY_PACKAGES = ("correctness", "determinism", "environment")
+CATEGORY_PACKAGES = ("correctness", "determinism", "environment", "performance")
 
 
 @dataclass(frozen=True)
