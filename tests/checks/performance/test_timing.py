@@ -16,4 +16,4 @@ def test_measure_times_work_on_the_cpu_and_batches_short_calls():
     m = measure(lambda: time.sleep(0.002), torch.device("cpu"), warmup=1, repeats=5, min_repeat_s=0.01)
     assert len(m.times) == 5
     assert m.calls_per_repeat >= 4  # 2 ms calls were batched up to at least 10 ms per repeat
-    assert 0.0019 < m.median < 0.05
+    assert m.median >= 0.002  # never less than the sleep itself
