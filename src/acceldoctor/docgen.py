@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from acceldoctor.baseline.spec_sheets import spec_sheets_markdown
 from acceldoctor.checks.docpage import check_markdown, fault_markdown
 from acceldoctor.checks.registry import all_checks
 from acceldoctor.faults.catalog import FAULTS
@@ -37,6 +38,7 @@ def render_docs() -> dict[str, str]:
     pages["faults.md"] = "# Injectable faults\n\n" + "\n".join(
         fault_markdown(f).replace("# fault", "## fault", 1) for f in FAULTS.values())
     pages["report.schema.json"] = report_json_schema()
+    pages["spec_sheets.md"] = "# Accelerator spec sheets\n\nGenerated from `data/spec_sheets.yaml`.\n\n" + spec_sheets_markdown()
     return pages
 
 

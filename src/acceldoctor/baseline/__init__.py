@@ -1,0 +1,1 @@
+"""Spec sheets, baselines, regression and fleet-outlier rules."""
