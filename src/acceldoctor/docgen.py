@@ -38,7 +38,8 @@ def render_docs() -> dict[str, str]:
     pages["faults.md"] = "# Injectable faults\n\n" + "\n".join(
         fault_markdown(f).replace("# fault", "## fault", 1) for f in FAULTS.values())
     pages["report.schema.json"] = report_json_schema()
-    pages["spec_sheets.md"] = "# Accelerator spec sheets\n\nGenerated from `data/spec_sheets.yaml`.\n\n" + spec_sheets_markdown()
+    pages["spec_sheets.md"] = ("# Accelerator spec sheets\n\nGenerated from `data/spec_sheets.yaml`.\n\n"
+                               + spec_sheets_markdown())
     return pages
 
 
