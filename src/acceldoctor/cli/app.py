@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from acceldoctor.cli.baseline_command import baseline_app
 from acceldoctor.cli.errors import UsageError, fail_usage
 
 app = typer.Typer(
@@ -62,6 +63,9 @@ def check(
     param: Annotated[list[str] | None, typer.Option(
         "--param", help="Override a check parameter, CHECK.NAME=VALUE (repeatable); see `acceldoctor doc CHECK`.",
     )] = None,
+    baseline: Annotated[str | None, typer.Option(
+        "--baseline", help="Judge rate and time metrics against this baseline (`acceldoctor baseline create`).",
+    )] = None,
 ) -> None:
     """Run the checks on a device and report, in plain words, what is wrong.
 
@@ -76,8 +80,12 @@ def check(
         from acceldoctor.cli.check_command import run_check_command
 
         code = run_check_command(device=device, level=level, select=select or [], json_path=json_path,
-                                 inject=inject, timeout=timeout, seed=seed, params=param or [], pool=pool)
+                                 inject=inject, timeout=timeout, seed=seed, params=param or [], pool=pool,
+                                 baseline_path=baseline)
     raise typer.Exit(code)
+
+
+app.add_typer(baseline_app, name="baseline")
 
 
 @app.command("list")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import (
@@ -22,7 +23,7 @@ from acceldoctor.cli.params import parse_param_overrides
 from acceldoctor.devices.discovery import UnknownDeviceError, list_devices, resolve_devices
 from acceldoctor.devices.versions import host_info
 from acceldoctor.faults.catalog import FAULTS
-from acceldoctor.report.model import Report, Result
+from acceldoctor.report.model import DeviceInfo, Report, Result
 from acceldoctor.report.terminal import STATUS_STYLE, render_summary
 from acceldoctor.report.writer import ReportWriteError, ReportWriter
 from acceldoctor.runner.pool import WorkerPool
@@ -31,7 +32,7 @@ from acceldoctor.runner.session import PlannedCheck, Terminated, plan, run_plan
 
 def run_check_command(*, device: str | None, level: str, select: list[str], json_path: str | None,
                       inject: str | None, timeout: float | None, seed: int, params: list[str],
-                      pool: WorkerPool | None = None) -> int:
+                      pool: WorkerPool | None = None, baseline_path: str | None = None) -> int:
     if level not in LEVELS:
         raise UsageError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
     if inject is not None and inject not in FAULTS:
@@ -44,6 +45,7 @@ def run_check_command(*, device: str | None, level: str, select: list[str], json
     if not specs:
         raise UsageError(f"no {level}-level check matches {', '.join(patterns)}; try --level full")
     overrides = parse_param_overrides(params, all_checks())
+    judge = _baseline_judge(baseline_path) if baseline_path is not None else None
     found = list_devices()
     try:
         targets = resolve_devices(device, found)
@@ -59,7 +61,7 @@ def run_check_command(*, device: str | None, level: str, select: list[str], json
     planned = plan(specs, targets, overrides)
     err = Console(stderr=True)
     run = functools.partial(run_plan, planned, level=level, host=host_info(), devices=targets, writer=writer,
-                            fault=inject, timeout_s=timeout, seed=seed, pool=pool)
+                            fault=inject, timeout_s=timeout, seed=seed, pool=pool, judge=judge)
     try:
         if quiet:
             report = run()
@@ -78,6 +80,25 @@ def run_check_command(*, device: str | None, level: str, select: list[str], json
         if writer.path:
             Console().print(f"report written to {writer.path}")
     return report.exit_code or 0
+
+
+def _baseline_judge(path: str) -> Callable[[Result, DeviceInfo], Result]:
+    from acceldoctor.baseline.baseline import (
+        BaselineDataError,
+        judge_against_baseline,
+        load_baseline,
+        load_baseline_rules,
+    )
+
+    try:
+        baseline, rules = load_baseline(Path(path)), load_baseline_rules()
+    except BaselineDataError as exc:
+        raise UsageError(str(exc)) from None
+
+    def judge(result: Result, device: DeviceInfo) -> Result:
+        return judge_against_baseline(result, device.name, baseline, rules)
+
+    return judge
 
 
 def _run_with_progress(run: Callable[..., Report], total: int, console: Console) -> Report:

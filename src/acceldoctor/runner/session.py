@@ -69,8 +69,12 @@ def run_plan(
     on_result: Callable[[Result], None] | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
     pool: WorkerPool | None = None,
+    judge: Callable[[Result, DeviceInfo], Result] | None = None,
 ) -> Report:
-    """Run every planned check; the report file is rewritten after each result."""
+    """Run every planned check; the report file is rewritten after each result.
+
+    `judge`, when given, may rework each result (e.g. against a baseline) before it is written and reported.
+    """
     writer = writer or ReportWriter(None)
     report = Report(run_id=uuid.uuid4().hex, started_at=_now(), host=host, devices=devices)
     report.refresh_summary()
@@ -94,6 +98,8 @@ def run_plan(
                 duration_s=round(raw["duration_s"], 4),
                 doc=item.spec.id,
             )
+            if judge:
+                result = judge(result, item.device)
             writer.add_result(report, result)
             if on_result:
                 on_result(result)

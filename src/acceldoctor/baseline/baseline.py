@@ -1,0 +1,322 @@
+"""Baselines: what this fleet measured when it was healthy, and judging a new result against it.
+
+`build_baseline(reports)` keeps, for every (check, device model, metric, dtype), the median and the median
+absolute deviation (MAD, unscaled) of the values across every report given (repeats and nodes alike), so one
+slow node or one noisy repeat moves the baseline little. Only rates (higher is better) and times (lower is
+better) are kept; spreads, ratios and counts are not baselined.
+
+`judge_against_baseline(result, device_name, baseline, rules)` compares each metric that has a baseline entry:
+a drop beyond `warn_drop` warns, beyond `fail_drop` fails. The thresholds are data: data/baseline_rules.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from acceldoctor.report.model import Report, Result, Status
+
+BASELINE_SCHEMA = "acceldoctor.baseline/1"
+BASELINE_RULES_SCHEMA = "acceldoctor.baseline_rules/1"
+
+HIGHER_IS_BETTER_UNITS = frozenset({"TFLOP/s", "TOP/s", "GB/s", "tokens/s"})
+LOWER_IS_BETTER_UNITS = frozenset({"us", "ms", "s"})
+
+# Results whose figures are measurements worth keeping: a skipped, errored, hung or crashed check measured nothing
+# reliable.
+_MEASURED_STATUSES = frozenset({Status.PASS, Status.WARN, Status.FAIL})
+
+Direction = Literal["higher", "lower"]
+
+
+class BaselineDataError(ValueError):
+    """A baseline or rules file that cannot be read or does not validate; the message is one line."""
+
+
+def direction_for(unit: str) -> Direction | None:
+    """"higher" for a rate, "lower" for a time, None for anything not baselined."""
+    if unit in HIGHER_IS_BETTER_UNITS:
+        return "higher"
+    if unit in LOWER_IS_BETTER_UNITS:
+        return "lower"
+    return None
+
+
+class BaselineEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    check: str = Field(min_length=1)
+    device_kind: str = Field(min_length=1, description="The device name in the report, e.g. 'NVIDIA H100 80GB HBM3'.")
+    metric: str = Field(min_length=1)
+    dtype: str | None = None
+    median: float
+    mad: float = Field(ge=0, description="Median absolute deviation (unscaled) of the values.")
+    n: int = Field(ge=1, description="How many values the median is taken over.")
+    unit: str
+    direction: Direction
+
+    @property
+    def key(self) -> tuple[str, str, str, str | None]:
+        return (self.check, self.device_kind, self.metric, self.dtype)
+
+
+class SoftwareVersions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    torch: str | None = None
+    stack: dict[str, str] = Field(default_factory=dict)
+
+
+class Baseline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_: Literal["acceldoctor.baseline/1"] = Field(BASELINE_SCHEMA, alias="schema")
+    created_at: str
+    run_ids: list[str] = Field(min_length=1, description="The run_id of every report the baseline is built from.")
+    device_models: list[str] = Field(default_factory=list, description="Every device name seen in those reports.")
+    software: list[SoftwareVersions] = Field(
+        default_factory=list, description="Every distinct host software set (torch, vendor stack) in those reports.")
+    metrics: list[BaselineEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> Baseline:
+        seen: set[tuple] = set()
+        for entry in self.metrics:
+            if entry.key in seen:
+                raise ValueError(f"metric {entry.key} is listed twice")
+            seen.add(entry.key)
+        return self
+
+    def entry(self, check: str, device_kind: str, metric: str, dtype: str | None) -> BaselineEntry | None:
+        for candidate in self.metrics:
+            if candidate.key == (check, device_kind, metric, dtype):
+                return candidate
+        return None
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2)
+
+
+def _device_names(report: Report) -> dict[str, str]:
+    return {d.id: d.name for d in report.devices}
+
+
+def build_baseline(reports: Iterable[Report]) -> Baseline:
+    """Median and MAD of every rate/time metric across all reports. Raises ValueError when nothing is baselinable."""
+    reports = list(reports)
+    if not reports:
+        raise ValueError("no report to build a baseline from")
+    values: dict[tuple[str, str, str, str | None], list[float]] = {}
+    units: dict[tuple[str, str, str, str | None], str] = {}
+    models: list[str] = []
+    software: list[SoftwareVersions] = []
+    for report in reports:
+        names = _device_names(report)
+        for device in report.devices:
+            if device.name not in models:
+                models.append(device.name)
+        versions = SoftwareVersions(torch=report.host.torch, stack=dict(report.host.stack))
+        if versions not in software:
+            software.append(versions)
+        for result in report.results:
+            if result.status not in _MEASURED_STATUSES:
+                continue
+            kind = names.get(result.device, result.device)
+            for metric in result.metrics:
+                if direction_for(metric.unit) is None or metric.value is None or not math.isfinite(metric.value):
+                    continue
+                key = (result.check, kind, metric.name, metric.dtype)
+                if key in units and units[key] != metric.unit:
+                    raise ValueError(f"{result.check} {metric.name} is in {units[key]} in one report "
+                                     f"and in {metric.unit} in another")
+                units[key] = metric.unit
+                values.setdefault(key, []).append(float(metric.value))
+    if not values:
+        raise ValueError("the reports hold no rate or time metric to baseline (run the performance checks)")
+    entries = []
+    for key, vals in values.items():
+        median = statistics.median(vals)
+        mad = statistics.median(abs(v - median) for v in vals)
+        check, kind, name, dtype = key
+        entries.append(BaselineEntry(check=check, device_kind=kind, metric=name, dtype=dtype, median=median,
+                                     mad=mad, n=len(vals), unit=units[key], direction=direction_for(units[key])))
+    return Baseline(created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    run_ids=[r.run_id for r in reports], device_models=models, software=software, metrics=entries)
+
+
+# --- thresholds ---------------------------------------------------------------------------------------------------
+
+
+class Thresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fail_drop: float = Field(gt=0, lt=1, description="A metric worse than the baseline by more than this fails.")
+    warn_drop: float = Field(gt=0, lt=1, description="A metric worse than the baseline by more than this warns.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if self.warn_drop > self.fail_drop:
+            raise ValueError(f"warn_drop {self.warn_drop} is above fail_drop {self.fail_drop}")
+        return self
+
+
+class ThresholdOverride(Thresholds):
+    check: str = Field(min_length=1)
+    metric: str = Field(min_length=1)
+    reason: str = Field(min_length=10, description="Why this metric needs other limits (its measured noise).")
+
+
+class BaselineRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_: Literal["acceldoctor.baseline_rules/1"] = Field(alias="schema")
+    about: str = Field(min_length=20, description="Why the limits are what they are: the noise measured.")
+    default: Thresholds
+    overrides: list[ThresholdOverride] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> BaselineRules:
+        seen: set[tuple[str, str]] = set()
+        for o in self.overrides:
+            if (o.check, o.metric) in seen:
+                raise ValueError(f"override for {o.check} {o.metric} is listed twice")
+            seen.add((o.check, o.metric))
+        return self
+
+    def for_metric(self, check: str, metric: str) -> Thresholds:
+        for o in self.overrides:
+            if o.check == check and o.metric == metric:
+                return Thresholds(fail_drop=o.fail_drop, warn_drop=o.warn_drop)
+        return self.default
+
+
+def _errors(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def _read_rules(text: str, label: str) -> BaselineRules:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise BaselineDataError(f"{label} is not valid YAML: {exc}") from exc
+    try:
+        return BaselineRules.model_validate(raw)
+    except ValidationError as exc:
+        raise BaselineDataError(f"{label} is invalid: {_errors(exc)}") from exc
+
+
+@cache
+def _packaged_rules() -> BaselineRules:
+    text = resources.files("acceldoctor.data").joinpath("baseline_rules.yaml").read_text(encoding="utf-8")
+    return _read_rules(text, "data/baseline_rules.yaml")
+
+
+def load_baseline_rules(path: Path | None = None) -> BaselineRules:
+    if path is None:
+        return _packaged_rules()
+    return _read_rules(Path(path).read_text(encoding="utf-8"), str(path))
+
+
+def _read_json(path: Path, what: str) -> object:
+    path = Path(path)
+    if not path.is_file():
+        problem = "is not a file" if path.exists() else "does not exist"
+        raise BaselineDataError(f"{what} {path} {problem}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BaselineDataError(f"{what} {path} is not JSON: {exc}") from exc
+    except OSError as exc:
+        raise BaselineDataError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+
+
+def load_baseline(path: Path) -> Baseline:
+    raw = _read_json(path, "baseline")
+    schema = raw.get("schema") if isinstance(raw, dict) else None
+    if schema != BASELINE_SCHEMA:
+        raise BaselineDataError(f"{path} is not a baseline: its schema is {schema!r}, expected {BASELINE_SCHEMA!r} "
+                                "(make one with `acceldoctor baseline create`)")
+    try:
+        return Baseline.model_validate(raw)
+    except ValidationError as exc:
+        raise BaselineDataError(f"baseline {path} is invalid: {_errors(exc)}") from exc
+
+
+def load_report(path: Path) -> Report:
+    from acceldoctor.report.model import REPORT_SCHEMA
+
+    raw = _read_json(path, "report")
+    schema = raw.get("schema") if isinstance(raw, dict) else None
+    if schema != REPORT_SCHEMA:
+        raise BaselineDataError(f"{path} is not an acceldoctor report: its schema is {schema!r}, "
+                                f"expected {REPORT_SCHEMA!r}")
+    try:
+        return Report.model_validate(raw)
+    except ValidationError as exc:
+        raise BaselineDataError(f"report {path} is invalid: {_errors(exc)}") from exc
+
+
+# --- judging ------------------------------------------------------------------------------------------------------
+
+_SEVERITY = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def judge_against_baseline(result: Result, device_name: str, baseline: Baseline, rules: BaselineRules) -> Result:
+    """A copy of `result` with each baselined metric's `baseline` filled, and status/message raised on a regression.
+
+    A metric without a baseline entry is left alone. The status only ever gets worse (pass -> warn -> fail); a
+    result that is already a fail, error, skip, timeout or crash keeps its status and message.
+    """
+    judged = result.model_copy(deep=True)
+    worst: tuple[tuple[int, float], Status, str] | None = None
+    for metric in judged.metrics:
+        entry = baseline.entry(result.check, device_name, metric.name, metric.dtype)
+        if entry is None or metric.value is None or not math.isfinite(metric.value):
+            continue
+        metric.baseline = entry.median
+        if entry.median == 0:
+            continue
+        change = (metric.value - entry.median) / entry.median
+        drop = -change if entry.direction == "higher" else change  # positive: worse than the baseline
+        limits = rules.for_metric(result.check, metric.name)
+        if drop > limits.fail_drop:
+            status, limit = Status.FAIL, limits.fail_drop
+        elif drop > limits.warn_drop:
+            status, limit = Status.WARN, limits.warn_drop
+        else:
+            continue
+        what = f"{metric.name} ({metric.dtype})" if metric.dtype else metric.name
+        unit = f" {entry.unit}" if entry.unit else ""
+        percent = f"{round(change * 100, 1):+g}%"
+        message = (f"{what} measured {_fmt(metric.value)}{unit} against a baseline of {_fmt(entry.median)}{unit} "
+                   f"({percent}), worse than the {limit:.0%} {status.value} limit for a regression.")
+        rank = (_SEVERITY[status], drop)
+        if worst is None or rank > worst[0]:
+            worst = (rank, status, message)
+    if worst is None:
+        return judged
+    _, status, message = worst
+    current = _SEVERITY.get(judged.status)
+    if current is not None and _SEVERITY[status] > current:
+        judged.status = status
+        judged.message = message
+    return judged
