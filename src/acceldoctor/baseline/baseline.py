@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -245,30 +245,27 @@ def _read_json(path: Path, what: str) -> object:
         raise BaselineDataError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
 
 
-def load_baseline(path: Path) -> Baseline:
-    raw = _read_json(path, "baseline")
-    schema = raw.get("schema") if isinstance(raw, dict) else None
-    if schema != BASELINE_SCHEMA:
-        raise BaselineDataError(f"{path} is not a baseline: its schema is {schema!r}, expected {BASELINE_SCHEMA!r} "
-                                "(make one with `acceldoctor baseline create`)")
+def _load_document(path: Path, what: str, schema: str, model: type[BaseModel], not_it: str, hint: str = "") -> Any:
+    """Read `path` as JSON, check its `schema` field, validate it as `model`; one-line errors throughout."""
+    raw = _read_json(path, what)
+    found = raw.get("schema") if isinstance(raw, dict) else None
+    if found != schema:
+        raise BaselineDataError(f"{path} is not {not_it}: its schema is {found!r}, expected {schema!r}{hint}")
     try:
-        return Baseline.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
-        raise BaselineDataError(f"baseline {path} is invalid: {_errors(exc)}") from exc
+        raise BaselineDataError(f"{what} {path} is invalid: {_errors(exc)}") from exc
+
+
+def load_baseline(path: Path) -> Baseline:
+    return _load_document(path, "baseline", BASELINE_SCHEMA, Baseline, "a baseline",
+                          " (make one with `acceldoctor baseline create`)")
 
 
 def load_report(path: Path) -> Report:
     from acceldoctor.report.model import REPORT_SCHEMA
 
-    raw = _read_json(path, "report")
-    schema = raw.get("schema") if isinstance(raw, dict) else None
-    if schema != REPORT_SCHEMA:
-        raise BaselineDataError(f"{path} is not an acceldoctor report: its schema is {schema!r}, "
-                                f"expected {REPORT_SCHEMA!r}")
-    try:
-        return Report.model_validate(raw)
-    except ValidationError as exc:
-        raise BaselineDataError(f"report {path} is invalid: {_errors(exc)}") from exc
+    return _load_document(path, "report", REPORT_SCHEMA, Report, "an acceldoctor report")
 
 
 # --- judging ------------------------------------------------------------------------------------------------------

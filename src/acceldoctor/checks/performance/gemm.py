@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from acceldoctor.checks.context import CheckContext, CheckOutcome
+from acceldoctor.checks.performance._spec import device_name, judge_efficiency, spec_for
 from acceldoctor.checks.performance._timing import Measurement, measure
 from acceldoctor.checks.registry import CheckDoc, Param, register_check
 from acceldoctor.report.model import Metric, Status
@@ -19,33 +20,6 @@ ACCELERATOR_SIZES = {"standard": [1024, 2048, 4096, 8192], "full": [1024, 2048, 
 INT8 = "int8"
 
 
-def device_name(device: torch.device) -> str | None:
-    """The marketing name of the device (what spec sheets are keyed by); None for the CPU or when unknown."""
-    device = torch.device(device)
-    try:
-        if device.type == "cuda":
-            return torch.cuda.get_device_properties(device).name
-        if device.type == "xpu":
-            return torch.xpu.get_device_properties(device).name
-        if device.type == "npu":
-            return torch.npu.get_device_name(device)  # type: ignore[attr-defined]  # torch_npu
-    except (AttributeError, RuntimeError, AssertionError):
-        return None
-    return None
-
-
-def spec_for(device: torch.device) -> Any | None:
-    """The device's spec sheet (`acceldoctor.baseline.spec_sheets`), or None when unknown or not installed."""
-    name = device_name(device)
-    if name is None:
-        return None
-    try:
-        from acceldoctor.baseline.spec_sheets import lookup
-    except ImportError:
-        return None
-    return lookup(name)
-
-
 def efficiency_of(spec: Any, dtype: str, tflops: float) -> tuple[float, float] | None:
     """(measured / peak, peak) for `dtype` when the spec sheet lists a peak for it."""
     peaks = getattr(spec, "peak_tflops", None) or {}
@@ -53,15 +27,6 @@ def efficiency_of(spec: Any, dtype: str, tflops: float) -> tuple[float, float] |
     if not peak:
         return None
     return tflops / float(peak), float(peak)
-
-
-def judge_efficiency(efficiency: float, warn_at: float, fail_at: float) -> Status:
-    """fail below `fail_at`, warn below `warn_at`, else pass."""
-    if efficiency < fail_at:
-        return Status.FAIL
-    if efficiency < warn_at:
-        return Status.WARN
-    return Status.PASS
 
 
 @dataclass

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from acceldoctor.checks.context import CheckContext, CheckOutcome
+from acceldoctor.checks.performance._spec import judge_efficiency, spec_for
 from acceldoctor.checks.performance._timing import measure
-from acceldoctor.checks.performance.gemm import device_name, judge_efficiency
 from acceldoctor.checks.registry import CheckDoc, Param, register_check
 from acceldoctor.report.model import Metric, Status
 
@@ -19,18 +17,6 @@ ACCELERATOR_ELEMENTS_MI = {"standard": 256, "full": 512}  # 1 / 2 GiB per array
 SCALAR = 3.0
 # STREAM's byte counts: arrays read plus arrays written per element.
 KERNELS = (("copy", 2), ("scale", 2), ("add", 3), ("triad", 3))
-
-
-def spec_for(device: torch.device) -> Any | None:
-    """The device's spec sheet (`acceldoctor.baseline.spec_sheets`), or None when unknown or not installed."""
-    name = device_name(device)
-    if name is None:
-        return None
-    try:
-        from acceldoctor.baseline.spec_sheets import lookup
-    except ImportError:
-        return None
-    return lookup(name)
 
 
 def _elements(ctx: CheckContext) -> int:
