@@ -168,3 +168,22 @@ def test_rules_file_is_checked(tmp_path):
                     "default: {fail_drop: 0.05, warn_drop: 0.1}\n")
     with pytest.raises(BaselineDataError, match="invalid"):
         load_baseline_rules(path)
+
+
+def test_noisy_baseline_widens_the_limits_and_says_so(rules):
+    # Baseline values 80, 100, 120: MAD 20 (20% of the median) -> limits widen to 3 x 1.4826 x 20% = 89%.
+    noisy = build_baseline([_report(name, v, 3000, 10) for name, v in (("a", 80), ("b", 100), ("c", 120))])
+    assert noisy.entry("performance.gemm", GPU, "tflops", "bfloat16").mad == 20
+    assert judge_against_baseline(_gemm(75), GPU, noisy, rules).status is Status.PASS
+    judged = judge_against_baseline(_gemm(5), GPU, noisy, rules)
+    assert judged.status is Status.FAIL
+    assert "89% fail limit" in judged.message and "widened from 10%" in judged.message
+
+
+def test_quiet_baseline_keeps_the_rule_limits(rules):
+    quiet = build_baseline([_report(name, v, 3000, 10) for name, v in (("a", 99), ("b", 100), ("c", 101))])
+    judged = judge_against_baseline(_gemm(75), GPU, quiet, rules)
+    assert judged.status is Status.FAIL and "10% fail limit for a regression." in judged.message
+    off = rules.model_copy(update={"noise_multiple": 0.0})
+    noisy = build_baseline([_report(name, v, 3000, 10) for name, v in (("a", 80), ("b", 100), ("c", 120))])
+    assert judge_against_baseline(_gemm(75), GPU, noisy, off).status is Status.FAIL

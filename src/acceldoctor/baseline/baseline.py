@@ -6,7 +6,10 @@ slow node or one noisy repeat moves the baseline little. Only rates (higher is b
 better) are kept; spreads, ratios and counts are not baselined.
 
 `judge_against_baseline(result, device_name, baseline, rules)` compares each metric that has a baseline entry:
-a drop beyond `warn_drop` warns, beyond `fail_drop` fails. The thresholds are data: data/baseline_rules.yaml.
+a drop beyond `warn_drop` warns, beyond `fail_drop` fails. A metric that was noisy while the baseline was taken
+gets wider limits: never narrower than `noise_multiple` robust standard deviations (1.4826 x MAD) of its
+baseline values, so that noise the baseline itself showed is not reported as a regression. The thresholds are
+data: data/baseline_rules.yaml.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ BASELINE_RULES_SCHEMA = "acceldoctor.baseline_rules/1"
 
 HIGHER_IS_BETTER_UNITS = frozenset({"TFLOP/s", "TOP/s", "GB/s", "tokens/s"})
 LOWER_IS_BETTER_UNITS = frozenset({"us", "ms", "s"})
+
+# MAD x this estimates the standard deviation of normally distributed values.
+MAD_TO_SIGMA = 1.4826
 
 # Results whose figures are measurements worth keeping: a skipped, errored, hung or crashed check measured nothing
 # reliable.
@@ -182,6 +188,9 @@ class BaselineRules(BaseModel):
     schema_: Literal["acceldoctor.baseline_rules/1"] = Field(alias="schema")
     about: str = Field(min_length=20, description="Why the limits are what they are: the noise measured.")
     default: Thresholds
+    noise_multiple: float = Field(
+        3.0, ge=0, description="Limits are widened to at least this many robust standard deviations (1.4826 x "
+        "MAD) of the metric's baseline values, relative to its median; 0 turns widening off.")
     overrides: list[ThresholdOverride] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -200,7 +209,7 @@ class BaselineRules(BaseModel):
         return self.default
 
 
-def _errors(exc: ValidationError) -> str:
+def validation_errors(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"])
@@ -217,7 +226,7 @@ def _read_rules(text: str, label: str) -> BaselineRules:
     try:
         return BaselineRules.model_validate(raw)
     except ValidationError as exc:
-        raise BaselineDataError(f"{label} is invalid: {_errors(exc)}") from exc
+        raise BaselineDataError(f"{label} is invalid: {validation_errors(exc)}") from exc
 
 
 @cache
@@ -254,7 +263,7 @@ def _load_document(path: Path, what: str, schema: str, model: type[BaseModel], n
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise BaselineDataError(f"{what} {path} is invalid: {_errors(exc)}") from exc
+        raise BaselineDataError(f"{what} {path} is invalid: {validation_errors(exc)}") from exc
 
 
 def load_baseline(path: Path) -> Baseline:
@@ -277,6 +286,37 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def worsening(direction: Direction, value: float, reference: float) -> float:
+    """How much worse `value` is than `reference`, as a share of it: positive when worse, negative when better."""
+    change = (value - reference) / reference
+    return -change if direction == "higher" else change
+
+
+def regression_verdict(entry: BaselineEntry, value: float, limits: Thresholds,
+                       noise_multiple: float) -> tuple[Status, str] | None:
+    """(warn or fail, one sentence) when `value` is worse than the baseline beyond the limits; None otherwise.
+
+    The limits widen to `noise_multiple` robust standard deviations of the baseline values when those were noisier.
+    """
+    if entry.median == 0:
+        return None
+    drop = worsening(entry.direction, value, entry.median)
+    noise = noise_multiple * MAD_TO_SIGMA * entry.mad / abs(entry.median)
+    fail_at, warn_at = max(limits.fail_drop, noise), max(limits.warn_drop, noise)
+    if drop > fail_at:
+        status, limit, rule = Status.FAIL, fail_at, limits.fail_drop
+    elif drop > warn_at:
+        status, limit, rule = Status.WARN, warn_at, limits.warn_drop
+    else:
+        return None
+    what = f"{entry.metric} ({entry.dtype})" if entry.dtype else entry.metric
+    unit = f" {entry.unit}" if entry.unit else ""
+    percent = f"{round((value - entry.median) / entry.median * 100, 1):+g}%"
+    why = f" (widened from {rule:.0%} by the metric's noise in the baseline)" if limit > rule else ""
+    return status, (f"{what} measured {_fmt(value)}{unit} against a baseline of {_fmt(entry.median)}{unit} "
+                    f"({percent}), worse than the {limit:.0%} {status.value} limit for a regression{why}.")
+
+
 def judge_against_baseline(result: Result, device_name: str, baseline: Baseline, rules: BaselineRules) -> Result:
     """A copy of `result` with each baselined metric's `baseline` filled, and status/message raised on a regression.
 
@@ -292,20 +332,12 @@ def judge_against_baseline(result: Result, device_name: str, baseline: Baseline,
         metric.baseline = entry.median
         if entry.median == 0:
             continue
-        change = (metric.value - entry.median) / entry.median
-        drop = -change if entry.direction == "higher" else change  # positive: worse than the baseline
-        limits = rules.for_metric(result.check, metric.name)
-        if drop > limits.fail_drop:
-            status, limit = Status.FAIL, limits.fail_drop
-        elif drop > limits.warn_drop:
-            status, limit = Status.WARN, limits.warn_drop
-        else:
+        drop = worsening(entry.direction, metric.value, entry.median)
+        verdict = regression_verdict(entry, metric.value, rules.for_metric(result.check, metric.name),
+                                     rules.noise_multiple)
+        if verdict is None:
             continue
-        what = f"{metric.name} ({metric.dtype})" if metric.dtype else metric.name
-        unit = f" {entry.unit}" if entry.unit else ""
-        percent = f"{round(change * 100, 1):+g}%"
-        message = (f"{what} measured {_fmt(metric.value)}{unit} against a baseline of {_fmt(entry.median)}{unit} "
-                   f"({percent}), worse than the {limit:.0%} {status.value} limit for a regression.")
+        status, message = verdict
         rank = (_SEVERITY[status], drop)
         if worst is None or rank > worst[0]:
             worst = (rank, status, message)

@@ -55,6 +55,52 @@ def plan(specs: list[CheckSpec], devices: list[DeviceInfo],
     return [PlannedCheck(spec, device, overrides.get(spec.id, {})) for device in devices for spec in specs]
 
 
+def _run_task(pool: WorkerPool, task: Task, timeout_s: float,
+              on_progress: Callable[[int, int, str], None] | None) -> dict[str, Any]:
+    try:
+        return pool.run(task, timeout_s, on_progress)
+    except WorkerStartError as exc:
+        return {"status": "error", "message": str(exc), "metrics": [], "duration_s": 0.0}
+
+
+def _result_of(item: PlannedCheck, raw: dict[str, Any]) -> Result:
+    return Result(
+        check=item.spec.id,
+        device=item.device.id,
+        status=Status(raw["status"]),
+        message=raw["message"],
+        metrics=[Metric(**m) for m in raw["metrics"]],
+        duration_s=round(raw["duration_s"], 4),
+        doc=item.spec.id,
+    )
+
+
+# Only a verdict the judge made worse (a regression against a baseline) is re-measured.
+_SEVERITY = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
+
+
+def _confirm_regression(first: Result, second: Result) -> Result:
+    """Keep the milder of two measurements: a regression counts only when a second measurement repeats it.
+
+    Neighbours on a shared host or a brief clock dip can slow one measurement by tens of percent; a device that
+    really regressed is slow both times.
+    """
+    duration = round(first.duration_s + second.duration_s, 4)
+    if second.status not in _SEVERITY:  # the second run errored, hung or crashed: it measured nothing
+        kept = first.model_copy(update={"duration_s": duration})
+        kept.message = (f"{first.message} A second measurement to confirm it ended as {second.status.value}: "
+                        f"{second.message}")
+        return kept
+    if _SEVERITY[second.status] < _SEVERITY[first.status]:
+        kept = second.model_copy(update={"duration_s": duration})
+        kept.message = (f"{second.message} (a first measurement was judged {first.status.value}: "
+                        f"{first.message.rstrip('.')}; the second did not repeat it, so it counts as noise.)")
+        return kept
+    kept = first.model_copy(update={"duration_s": duration})
+    kept.message = f"{first.message} Confirmed by a second measurement."
+    return kept
+
+
 def run_plan(
     planned: list[PlannedCheck],
     *,
@@ -73,33 +119,29 @@ def run_plan(
 ) -> Report:
     """Run every planned check; the report file is rewritten after each result.
 
-    `judge`, when given, may rework each result (e.g. against a baseline) before it is written and reported.
+    `judge`, when given, may rework each result (e.g. against a baseline) before it is written and reported. A
+    result the judge makes worse is measured a second time, and the milder of the two judgements is kept.
     """
     writer = writer or ReportWriter(None)
     report = Report(run_id=uuid.uuid4().hex, started_at=_now(), host=host, devices=devices)
     report.refresh_summary()
     writer.write(report)
-    with pool or WorkerPool() as pool, _terminate_as_interrupt():
+    # A pool the caller passes in stays the caller's to close (it may run several plans on it).
+    with (contextlib.nullcontext(pool) if pool is not None else WorkerPool()) as pool, _terminate_as_interrupt():
         for item in planned:
             if on_start:
                 on_start(item)
             task = Task(check_id=item.spec.id, device=item.device.id, level=level, params=item.params, seed=seed,
                         fault=fault)
-            try:
-                raw = pool.run(task, timeout_s or item.spec.timeout_s, on_progress)
-            except WorkerStartError as exc:
-                raw = {"status": "error", "message": str(exc), "metrics": [], "duration_s": 0.0}
-            result = Result(
-                check=item.spec.id,
-                device=item.device.id,
-                status=Status(raw["status"]),
-                message=raw["message"],
-                metrics=[Metric(**m) for m in raw["metrics"]],
-                duration_s=round(raw["duration_s"], 4),
-                doc=item.spec.id,
-            )
-            if judge:
-                result = judge(result, item.device)
+
+            def measure_once(task=task, item=item) -> tuple[Result, Result]:
+                raw = _run_task(pool, task, timeout_s or item.spec.timeout_s, on_progress)
+                measured = _result_of(item, raw)
+                return measured, judge(measured, item.device) if judge else measured
+
+            measured, result = measure_once()
+            if _SEVERITY.get(result.status, 0) > _SEVERITY.get(measured.status, 0):
+                result = _confirm_regression(result, measure_once()[1])
             writer.add_result(report, result)
             if on_result:
                 on_result(result)
