@@ -23,3 +23,25 @@ def run_cli(*args: str, timeout: float = 600, env: dict | None = None) -> subpro
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# performance.gemm at one size, as the baseline and diagnose tests run it on every "node".
+GEMM_RUN = ("check", "--level", "standard", "--select", "performance.gemm", "--param", "performance.gemm.sizes=[256]")
+
+
+@pytest.fixture(scope="session")
+def gemm_run():
+    return GEMM_RUN
+
+
+@pytest.fixture(scope="session")
+def healthy_gemm_reports(tmp_path_factory):
+    """Four healthy runs' reports, made once for every test that needs a fleet or a baseline of them."""
+    folder = tmp_path_factory.mktemp("healthy")
+    paths = []
+    for i in range(4):
+        path = folder / f"healthy-{i}.json"
+        proc = run_cli(*GEMM_RUN, "--json", str(path))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        paths.append(path)
+    return paths

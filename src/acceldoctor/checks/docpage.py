@@ -65,5 +65,17 @@ def fault_markdown(fault: Fault) -> str:
         "",
         f"Imitates {fault.imitates}. Caught by `{fault.caught_by}` with status `{fault.expected_status}`.",
         "",
-        f"Try it: `acceldoctor check --inject {fault.name} --select {fault.caught_by}`",
+        *_try_it(fault),
     ]) + "\n"
+
+
+def _try_it(fault: Fault) -> list[str]:
+    select = f"--select {fault.caught_by}"
+    if not fault.needs_baseline:
+        return [f"Try it: `acceldoctor check --inject {fault.name} {select}`"]
+    return ["It shows only against a baseline of healthy runs. Try it:", "",
+            "```sh",
+            f"acceldoctor check --level standard {select} --json healthy.json",
+            "acceldoctor baseline create healthy.json -o baseline.json",
+            f"acceldoctor check --level standard {select} --baseline baseline.json --inject {fault.name}",
+            "```"]

@@ -22,7 +22,7 @@ from acceldoctor.cli.errors import UsageError
 from acceldoctor.cli.params import parse_param_overrides
 from acceldoctor.devices.discovery import UnknownDeviceError, list_devices, resolve_devices
 from acceldoctor.devices.versions import host_info
-from acceldoctor.faults.catalog import FAULTS
+from acceldoctor.faults.catalog import UnknownFault, get_fault
 from acceldoctor.report.model import DeviceInfo, Report, Result
 from acceldoctor.report.terminal import STATUS_STYLE, render_summary
 from acceldoctor.report.writer import ReportWriteError, ReportWriter
@@ -35,8 +35,11 @@ def run_check_command(*, device: str | None, level: str, select: list[str], json
                       pool: WorkerPool | None = None, baseline_path: str | None = None) -> int:
     if level not in LEVELS:
         raise UsageError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
-    if inject is not None and inject not in FAULTS:
-        raise UsageError(f"unknown fault {inject!r}; see `acceldoctor list --faults`")
+    if inject is not None:
+        try:
+            get_fault(inject)
+        except UnknownFault as exc:
+            raise UsageError(f"{exc.args[0]}; see `acceldoctor list --faults`") from None
     patterns = [p.strip() for item in select for p in item.split(",") if p.strip()]
     try:
         specs = select_checks(level, patterns)

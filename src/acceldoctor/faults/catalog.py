@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -30,6 +32,8 @@ class Fault:
     expected_status: str
     targets: frozenset = field(default_factory=frozenset)
     calls: int = 0
+    # True when the fault only shows against a baseline (a slowdown is invisible without a figure to compare to).
+    needs_baseline: bool = False
 
     def reset(self) -> None:
         self.calls = 0
@@ -100,6 +104,39 @@ class NondeterministicSum(Fault):
         return torch.where(torch.isfinite(out), out + noise * torch.finfo(out.dtype).eps * out.detach().abs(), out)
 
 
+@dataclass
+class SlowOp(Fault):
+    """Every targeted op takes `percent`% longer than it should, and computes the right result."""
+
+    percent: float = 25.0
+
+    def apply(self, func, args, kwargs):
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        device = tensors[0].device if tensors else torch.device("cpu")
+        # The op's own time is measured around a synchronize, so an asynchronous device is slowed in proportion
+        # to its real work, not to its launch time.
+        _synchronize(device)
+        begin = time.perf_counter()
+        out = func(*args, **kwargs)
+        _synchronize(device)
+        until = begin + (time.perf_counter() - begin) * (1 + self.percent / 100)
+        # Spin rather than sleep: sleep overshoots by tens of microseconds, more than a small product takes.
+        while time.perf_counter() < until:
+            pass
+        return out
+
+    def with_percent(self, percent: float) -> SlowOp:
+        if not 0 < percent <= 1000:
+            raise UnknownFault(f"fault {self.name!r}: the slowdown must be between 0 and 1000 percent, got {percent:g}")
+        return dataclasses.replace(self, percent=percent, calls=0)
+
+
+def _synchronize(device: torch.device) -> None:
+    from acceldoctor.devices.backends import synchronize
+
+    synchronize(device)
+
+
 class HangingMatmul(Fault):
     """A GEMM that never returns, like a kernel waiting forever on a lost completion."""
 
@@ -126,6 +163,10 @@ FAULTS: dict[str, Fault] = {
                    "correctness.softmax", "fail", SOFTMAX_FAMILY),
         NondeterministicSum("nondeterministic-sum", NondeterministicSum.__doc__,
                             "run-to-run varying reductions", "determinism.reduction", "fail", SUM_FAMILY),
+        SlowOp("slow-matmul", "Every matrix product takes 25% longer (`slow-matmul:PERCENT` for another share), and "
+               "computes the right result.",
+               "a GEMM library regression, a throttled or mis-clocked chip", "performance.gemm", "fail",
+               MATMUL_FAMILY, needs_baseline=True),
         HangingMatmul("hang-matmul", HangingMatmul.__doc__, "a hung kernel or lost interrupt",
                       "correctness.matmul", "timeout", MATMUL_FAMILY),
         CrashingConv("crash-conv2d", CrashingConv.__doc__, "a kernel that kills the process (device reset)",
@@ -139,7 +180,17 @@ class UnknownFault(KeyError):
 
 
 def get_fault(name: str) -> Fault:
+    """The fault called `name`; a slow-* fault takes its slowdown after a colon (`slow-matmul:40`)."""
+    base, _, argument = name.partition(":")
+    fault = FAULTS.get(base)
+    if fault is None:
+        raise UnknownFault(f"unknown fault {name!r}; known faults: {', '.join(FAULTS)}")
+    if not argument:
+        return fault
+    if not isinstance(fault, SlowOp):
+        raise UnknownFault(f"fault {base!r} takes no argument (only slow-* faults take a percentage), got {name!r}")
     try:
-        return FAULTS[name]
-    except KeyError:
-        raise UnknownFault(f"unknown fault {name!r}; known faults: {', '.join(FAULTS)}") from None
+        percent = float(argument.removesuffix("%"))
+    except ValueError:
+        raise UnknownFault(f"fault {base!r}: {argument!r} is not a percentage (e.g. {base}:25)") from None
+    return fault.with_percent(percent)
