@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -86,6 +87,27 @@ def check(
 
 
 app.add_typer(baseline_app, name="baseline")
+
+
+@app.command()
+def diagnose(
+    reports: Annotated[list[Path], typer.Argument(
+        metavar="REPORT...", help="JSON reports of `acceldoctor check` runs on many nodes (one or more per node).")],
+    baseline: Annotated[Path | None, typer.Option(
+        "--baseline", help="Also judge each device against this baseline (`acceldoctor baseline create`).")] = None,
+    rules: Annotated[Path | None, typer.Option(
+        "--rules", help="A rules file to use instead of the packaged one (see docs/diagnose_rules.md).")] = None,
+    json_path: Annotated[str | None, typer.Option(
+        "--json", help="Also write the diagnosis as JSON to this path ('-' for stdout only).")] = None,
+) -> None:
+    """Single out the defective nodes and devices of a fleet from their reports, naming the rule each broke.
+
+    Devices are compared with others of the same model and software versions. Exit code: 0 no defective node,
+    1 a node is defective (a fail rule matched), 2 usage error.
+    """
+    from acceldoctor.cli.diagnose_command import run_diagnose_command
+
+    raise typer.Exit(run_diagnose_command(reports, baseline, rules, json_path))
 
 
 @app.command("list")

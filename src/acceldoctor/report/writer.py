@@ -14,6 +14,36 @@ class ReportWriteError(Exception):
     pass
 
 
+def default_file_mode() -> int:
+    """The mode open() would give a new file under the current umask (mkstemp alone would make it private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_atomically(path: Path, text: str, file_mode: int | None = None, what: str = "file") -> None:
+    """Replace `path` by `text` through a temporary file and a rename: a reader never sees half a file.
+
+    Raises ReportWriteError with a one-line message; on any failure the previous file is left as it was.
+    """
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    except OSError as exc:
+        raise ReportWriteError(f"cannot write {what} to {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), default_file_mode() if file_mode is None else file_mode)
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ReportWriteError(f"cannot write {what} to {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class ReportWriter:
     """Rewrites the whole report atomically (temp file + rename) after every result.
 
@@ -24,9 +54,7 @@ class ReportWriter:
     def __init__(self, path: str | None):
         self.path = None if path in (None, "-") else Path(path)
         self.to_stdout = path == "-"
-        umask = os.umask(0)
-        os.umask(umask)
-        self.file_mode = 0o666 & ~umask  # what open() would give; mkstemp alone would make it private
+        self.file_mode = default_file_mode()
 
     def check_writable(self) -> None:
         if self.path is None:
@@ -42,23 +70,7 @@ class ReportWriter:
     def write(self, report: Report) -> None:
         if self.path is None:
             return
-        text = report.to_json()
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent or ".")
-        except OSError as exc:
-            raise ReportWriteError(f"cannot write report to {self.path}: {exc.strerror or exc}") from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                os.fchmod(f.fileno(), self.file_mode)
-                f.write(text)
-                f.write("\n")
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            raise ReportWriteError(f"cannot write report to {self.path}: {exc.strerror or exc}") from None
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path, report.to_json() + "\n", self.file_mode, what="report")
 
     def add_result(self, report: Report, result: Result) -> None:
         report.results.append(result)

@@ -1,0 +1,1 @@
+"""Fleet diagnosis: many nodes' reports in, the defective nodes and devices out (`acceldoctor diagnose`)."""

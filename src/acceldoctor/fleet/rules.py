@@ -1,0 +1,121 @@
+"""The rules `acceldoctor diagnose` applies, as data (data/diagnose_rules.yaml), with their schema check."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from acceldoctor.baseline.baseline import BaselineDataError, validation_errors
+
+DIAGNOSE_RULES_SCHEMA = "acceldoctor.diagnose_rules/1"
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Named in every finding the rule makes.")
+    severity: Literal["warn", "fail"] = Field(
+        description="fail flags a defective node (diagnose exits 1); warn is reported only.")
+    description: str = Field(min_length=20, description="What the rule catches and why, in plain words.")
+
+
+class StatusRule(_Rule):
+    kind: Literal["status"]
+    statuses: list[Literal["fail", "error", "timeout", "crash", "warn"]] = Field(min_length=1)
+
+
+class ThresholdRule(_Rule):
+    kind: Literal["threshold"]
+    check: str = Field(min_length=1, description="A check id or glob, e.g. 'performance.*'.")
+    metric: str = Field(min_length=1)
+    dtype: str | None = Field(default=None, description="Only this dtype; any when absent.")
+    below: float | None = None
+    above: float | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> ThresholdRule:
+        if (self.below is None) == (self.above is None):
+            raise ValueError("a threshold rule needs exactly one of `below` and `above`")
+        return self
+
+
+class BaselineRule(_Rule):
+    kind: Literal["baseline"]
+    fail_drop: float = Field(gt=0, lt=1, description="Worse than the baseline by more than this: `severity`.")
+    warn_drop: float = Field(gt=0, lt=1, description="Worse than the baseline by more than this: warn.")
+    noise_multiple: float = Field(3.0, ge=0, description="Widen the limits to this many robust standard "
+                                  "deviations of the baseline values.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BaselineRule:
+        if self.warn_drop > self.fail_drop:
+            raise ValueError(f"warn_drop {self.warn_drop} is above fail_drop {self.fail_drop}")
+        return self
+
+
+class OutlierRule(_Rule):
+    kind: Literal["outlier"]
+    mad_multiple: float = Field(gt=0, description="Robust standard deviations (1.4826 x MAD) from the median.")
+    min_change: float = Field(ge=0, lt=1, description="And at least this share worse than the median.")
+    min_group: int = Field(ge=3, description="Fewer devices than this in a group: no fleet to compare with.")
+
+
+Rule = Annotated[StatusRule | ThresholdRule | BaselineRule | OutlierRule, Field(discriminator="kind")]
+
+
+class DiagnoseRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_: Literal["acceldoctor.diagnose_rules/1"] = Field(alias="schema")
+    about: str = Field(min_length=20, description="Why the limits are what they are: the noise measured.")
+    rules: list[Rule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> DiagnoseRules:
+        ids = [r.id for r in self.rules]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"rule id(s) listed twice: {', '.join(repeated)}")
+        return self
+
+
+
+
+def _read(text: str, label: str) -> DiagnoseRules:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise BaselineDataError(f"{label} is not valid YAML: {' '.join(str(exc).split())}") from exc
+    found = raw.get("schema") if isinstance(raw, dict) else None
+    if found != DIAGNOSE_RULES_SCHEMA:
+        raise BaselineDataError(f"{label} is not a diagnose rules file: its schema is {found!r}, expected "
+                                f"{DIAGNOSE_RULES_SCHEMA!r}")
+    try:
+        return DiagnoseRules.model_validate(raw)
+    except ValidationError as exc:
+        raise BaselineDataError(f"{label} is invalid: {validation_errors(exc)}") from exc
+
+
+@cache
+def _packaged() -> DiagnoseRules:
+    text = resources.files("acceldoctor.data").joinpath("diagnose_rules.yaml").read_text(encoding="utf-8")
+    return _read(text, "data/diagnose_rules.yaml")
+
+
+def load_diagnose_rules(path: Path | None = None) -> DiagnoseRules:
+    """The packaged rules, or those in `path`; a one-line BaselineDataError when they do not validate."""
+    if path is None:
+        return _packaged()
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise BaselineDataError(f"rules file {path} does not exist") from None
+    except (IsADirectoryError, UnicodeDecodeError, OSError) as exc:
+        raise BaselineDataError(f"cannot read rules file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    return _read(text, str(path))
