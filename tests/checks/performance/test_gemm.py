@@ -1,7 +1,6 @@
 """performance.gemm: reports best TFLOP/s per dtype on a healthy CPU; judged against a (fake) spec sheet; slows down."""
 
 import time
-from types import SimpleNamespace
 
 from torch.overrides import TorchFunctionMode
 
@@ -44,9 +43,9 @@ def test_check_is_not_at_quick_level():
     assert gemm.device_name("cpu") is None
 
 
-def test_throughput_far_below_the_spec_sheet_fails_with_efficiency(monkeypatch, metric_by_dtype):
+def test_throughput_far_below_the_spec_sheet_fails_with_efficiency(monkeypatch, metric_by_dtype, spec_sheet):
     peaks = {"float32": 1e6, "bfloat16": 1e6, "float16": 1e6}
-    monkeypatch.setattr(gemm, "spec_for", lambda device: SimpleNamespace(peak_tflops=peaks, memory_bandwidth_gbs=1e9))
+    monkeypatch.setattr(gemm, "spec_for", lambda device: spec_sheet(peak_tflops=peaks, memory_bandwidth_gbs=1e9))
     result = run_task(Task(CHECK, "cpu", "standard", params=SMALL))
     assert result["status"] == "fail", result["message"]
     assert "efficiency" in result["message"] and "float32" in result["message"]
@@ -54,15 +53,15 @@ def test_throughput_far_below_the_spec_sheet_fails_with_efficiency(monkeypatch, 
     assert set(efficiency) == set(peaks) and all(0 < v < 0.25 for v in efficiency.values()), efficiency
 
 
-def test_throughput_near_the_spec_sheet_passes_and_a_middling_one_warns(monkeypatch):
+def test_throughput_near_the_spec_sheet_passes_and_a_middling_one_warns(monkeypatch, spec_sheet):
     healthy = run_task(Task(CHECK, "cpu", "standard", params=SMALL))
     measured = {m["dtype"]: m["value"] for m in healthy["metrics"] if m["name"] == "tflops"}
     low = {k: v / 10 for k, v in measured.items()}  # the device beats a tenfold-lower spec: efficiency ~10
-    monkeypatch.setattr(gemm, "spec_for", lambda device: SimpleNamespace(peak_tflops=low))
+    monkeypatch.setattr(gemm, "spec_for", lambda device: spec_sheet(peak_tflops=low))
     result = run_task(Task(CHECK, "cpu", "standard", params=SMALL))
     assert result["status"] == "pass", result["message"]
     middling = {k: v * 2.5 for k, v in measured.items()}  # efficiency ~0.4: between fail (0.25) and warn (0.5)
-    monkeypatch.setattr(gemm, "spec_for", lambda device: SimpleNamespace(peak_tflops=middling))
+    monkeypatch.setattr(gemm, "spec_for", lambda device: spec_sheet(peak_tflops=middling))
     result = run_task(Task(CHECK, "cpu", "standard", params=SMALL | {"fail_efficiency": 0.05}))
     assert result["status"] == "warn", result["message"]
 

@@ -1,6 +1,5 @@
 """performance.host_transfer: memcpy figures on a healthy CPU (no pinned memory there); judged against a spec sheet."""
 
-from acceldoctor.baseline.spec_sheets import SpecSheet
 from acceldoctor.checks.performance import host_transfer
 from acceldoctor.runner.worker import Task, run_task
 
@@ -10,11 +9,6 @@ SMALL = {"sizes_mib": [1, 4], "repeats": 5, "warmup": 1}
 
 def _metrics(result):
     return {m["name"]: m for m in result["metrics"]}
-
-
-def _spec_sheet(host_link_gbs: float) -> SpecSheet:
-    return SpecSheet(model="Fake X", vendor="Fake", patterns=["Fake X"], examples=["Fake X"],
-                     host_link="PCIe Gen5 x16", host_link_gbs=host_link_gbs, source="a test spec sheet, not real")
 
 
 def test_healthy_cpu_reports_pageable_copies_both_ways_in_gb_per_s_and_says_it_is_a_memcpy():
@@ -40,8 +34,9 @@ def test_check_is_not_at_quick_level():
     assert CHECK not in {spec.id for spec in select_checks("quick")}
 
 
-def test_copies_far_below_the_host_link_fail_with_efficiency(monkeypatch):
-    monkeypatch.setattr(host_transfer, "spec_for", lambda device: _spec_sheet(host_link_gbs=1e6))
+def test_copies_far_below_the_host_link_fail_with_efficiency(monkeypatch, spec_sheet):
+    monkeypatch.setattr(host_transfer, "spec_for", 
+                        lambda device: spec_sheet(host_link="PCIe Gen5 x16", host_link_gbs=1e6))
     result = run_task(Task(CHECK, "cpu", "standard", params=SMALL))
     assert result["status"] == "fail", result["message"]
     message = result["message"]
@@ -53,14 +48,16 @@ def test_copies_far_below_the_host_link_fail_with_efficiency(monkeypatch):
         assert 0 < efficiency["value"] < 0.25 and efficiency["threshold"] == 0.5
 
 
-def test_copies_at_the_host_link_pass_and_a_middling_rate_warns(monkeypatch):
-    monkeypatch.setattr(host_transfer, "spec_for", lambda device: _spec_sheet(host_link_gbs=1e-3))
+def test_copies_at_the_host_link_pass_and_a_middling_rate_warns(monkeypatch, spec_sheet):
+    monkeypatch.setattr(host_transfer, "spec_for", 
+                        lambda device: spec_sheet(host_link="PCIe Gen5 x16", host_link_gbs=1e-3))
     result = run_task(Task(CHECK, "cpu", "standard", params=SMALL))
     assert result["status"] == "pass", result["message"]
     assert _metrics(result)["h2d_efficiency"]["value"] > 1 and "efficiency against" in result["message"]
 
     measured = _metrics(result)["h2d_pageable_bandwidth"]["value"]
-    monkeypatch.setattr(host_transfer, "spec_for", lambda device: _spec_sheet(host_link_gbs=3 * measured))
+    monkeypatch.setattr(host_transfer, "spec_for", 
+                        lambda device: spec_sheet(host_link="PCIe Gen5 x16", host_link_gbs=3 * measured))
     # Efficiency ~0.33 against wide limits, so a noisy machine still lands between fail and warn.
     result = run_task(Task(CHECK, "cpu", "standard",
                            params=SMALL | {"warn_efficiency": 0.9, "fail_efficiency": 0.01}))

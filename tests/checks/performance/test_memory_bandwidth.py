@@ -1,7 +1,5 @@
 """performance.memory_bandwidth: STREAM figures on a healthy CPU; judged against a (fake) spec sheet."""
 
-from types import SimpleNamespace
-
 from acceldoctor.checks.performance import memory_bandwidth
 from acceldoctor.runner.worker import Task, run_task
 
@@ -26,9 +24,9 @@ def test_healthy_cpu_reports_every_stream_kernel_in_gb_per_s():
     assert "efficiency" not in metrics and "no spec sheet" in result["message"]
 
 
-def test_bandwidth_far_below_the_spec_sheet_fails_with_efficiency(monkeypatch):
+def test_bandwidth_far_below_the_spec_sheet_fails_with_efficiency(monkeypatch, spec_sheet):
     monkeypatch.setattr(memory_bandwidth, "spec_for",
-                        lambda device: SimpleNamespace(peak_tflops={}, memory_bandwidth_gbs=1e9))
+                        lambda device: spec_sheet(memory_bandwidth_gbs=1e9))
     result = run_task(Task(CHECK, "cpu", "standard", params=SMALL))
     assert result["status"] == "fail", result["message"]
     assert "efficiency" in result["message"] and "GB/s" in result["message"]
@@ -36,8 +34,8 @@ def test_bandwidth_far_below_the_spec_sheet_fails_with_efficiency(monkeypatch):
     assert 0 < efficiency["value"] < 0.25 and efficiency["threshold"] == 0.5
 
 
-def test_bandwidth_close_to_the_spec_sheet_passes(monkeypatch):
-    monkeypatch.setattr(memory_bandwidth, "spec_for", lambda device: SimpleNamespace(memory_bandwidth_gbs=1e-3))
+def test_bandwidth_close_to_the_spec_sheet_passes(monkeypatch, spec_sheet):
+    monkeypatch.setattr(memory_bandwidth, "spec_for", lambda device: spec_sheet(memory_bandwidth_gbs=1e-3))
     result = run_task(Task(CHECK, "cpu", "standard", params=SMALL))
     assert result["status"] == "pass", result["message"]
     assert _metrics(result)["efficiency"]["value"] > 1

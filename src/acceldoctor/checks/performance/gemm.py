@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from acceldoctor.baseline.spec_sheets import SpecSheet
 from acceldoctor.checks.context import CheckContext, CheckOutcome
 from acceldoctor.checks.performance._spec import device_name, judge_efficiency, spec_for
 from acceldoctor.checks.performance._timing import Measurement, measure
@@ -20,13 +21,12 @@ ACCELERATOR_SIZES = {"standard": [1024, 2048, 4096, 8192], "full": [1024, 2048, 
 INT8 = "int8"
 
 
-def efficiency_of(spec: Any, dtype: str, tflops: float) -> tuple[float, float] | None:
+def efficiency_of(spec: SpecSheet, dtype: str, tflops: float) -> tuple[float, float] | None:
     """(measured / peak, peak) for `dtype` when the spec sheet lists a peak for it."""
-    peaks = getattr(spec, "peak_tflops", None) or {}
-    peak = peaks.get(dtype)
-    if not peak:
+    efficiency = spec.efficiency("tflops", dtype, tflops)
+    if efficiency is None:
         return None
-    return tflops / float(peak), float(peak)
+    return efficiency, float(spec.peak("tflops", dtype))
 
 
 @dataclass

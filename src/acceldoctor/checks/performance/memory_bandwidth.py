@@ -96,12 +96,12 @@ def check_memory_bandwidth(ctx: CheckContext) -> CheckOutcome:
     summary = ", ".join(f"{k} {v:.1f}" for k, v in rates.items())
     size = f"{bytes_per_array / MI:g} MiB arrays"
     spec = spec_for(ctx.device)
-    peak = float(getattr(spec, "memory_bandwidth_gbs", 0) or 0) if spec is not None else 0.0
+    peak = spec.peak("memory_bandwidth") if spec is not None else None
     if not peak:
         return CheckOutcome(Status.PASS, f"STREAM memory bandwidth over {size}: {summary} GB/s (no spec sheet to "
                                          f"compare with).", metrics)
     warn_at, fail_at = float(ctx.params["warn_efficiency"]), float(ctx.params["fail_efficiency"])
-    efficiency = rates[best] / peak
+    efficiency = spec.efficiency("memory_bandwidth", None, rates[best])
     metrics.append(Metric(name="efficiency", value=efficiency, unit="ratio", threshold=warn_at))
     status = judge_efficiency(efficiency, warn_at, fail_at)
     if status is Status.PASS:
