@@ -1,4 +1,4 @@
-"""Generate docs/ from the declarations: one page per check, the fault list, the report JSON Schema.
+"""Generate docs/ from the declarations: a page per check, the faults, spec sheets, diagnose rules, report schema.
 
     python -m acceldoctor.docgen [DOCS_DIR]      # writes the files (default: ./docs)
 
@@ -15,6 +15,7 @@ from acceldoctor.baseline.spec_sheets import spec_sheets_markdown
 from acceldoctor.checks.docpage import check_markdown, fault_markdown
 from acceldoctor.checks.registry import all_checks
 from acceldoctor.faults.catalog import FAULTS
+from acceldoctor.fleet.rules import load_diagnose_rules, rules_markdown
 from acceldoctor.report.model import Report
 
 
@@ -40,6 +41,7 @@ def render_docs() -> dict[str, str]:
     pages["report.schema.json"] = report_json_schema()
     pages["spec_sheets.md"] = ("# Accelerator spec sheets\n\nGenerated from `data/spec_sheets.yaml`.\n\n"
                                + spec_sheets_markdown())
+    pages["diagnose_rules.md"] = rules_markdown(load_diagnose_rules())
     return pages
 
 

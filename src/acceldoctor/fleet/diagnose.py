@@ -97,7 +97,7 @@ def apply_threshold_rule(rule: ThresholdRule, devices: list[DeviceFigures]) -> l
     findings = []
     for device in devices:
         for metric in device.values:
-            if not (fnmatch.fnmatchcase(metric.check, rule.check) and metric.metric == rule.metric
+            if not (fnmatch.fnmatchcase(metric.check, rule.check) and fnmatch.fnmatchcase(metric.metric, rule.metric)
                     and (rule.dtype is None or metric.dtype == rule.dtype)):
                 continue
             value = device.figure(metric)

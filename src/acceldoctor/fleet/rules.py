@@ -32,7 +32,7 @@ class StatusRule(_Rule):
 class ThresholdRule(_Rule):
     kind: Literal["threshold"]
     check: str = Field(min_length=1, description="A check id or glob, e.g. 'performance.*'.")
-    metric: str = Field(min_length=1)
+    metric: str = Field(min_length=1, description="A metric name or glob, e.g. '*efficiency'.")
     dtype: str | None = Field(default=None, description="Only this dtype; any when absent.")
     below: float | None = None
     above: float | None = None
@@ -119,3 +119,31 @@ def load_diagnose_rules(path: Path | None = None) -> DiagnoseRules:
     except (IsADirectoryError, UnicodeDecodeError, OSError) as exc:
         raise BaselineDataError(f"cannot read rules file {path}: {getattr(exc, 'strerror', None) or exc}") from None
     return _read(text, str(path))
+
+
+def _conditions(rule: Rule) -> str:
+    if isinstance(rule, StatusRule):
+        return "a check ended in " + " or ".join(f"`{s}`" for s in rule.statuses)
+    if isinstance(rule, ThresholdRule):
+        bound = f"below {rule.below:g}" if rule.below is not None else f"above {rule.above:g}"
+        dtype = f" ({rule.dtype})" if rule.dtype else ""
+        return f"`{rule.check}` metric `{rule.metric}`{dtype} {bound}"
+    if isinstance(rule, BaselineRule):
+        return (f"worse than the baseline by over {rule.fail_drop:.0%} ({rule.warn_drop:.0%}: warn), limits widened "
+                f"to {rule.noise_multiple:g} robust SDs of the baseline values")
+    return (f"over {rule.mad_multiple:g} robust SDs and over {rule.min_change:.0%} worse than the median of its group "
+            f"(same model and software, at least {rule.min_group} devices)")
+
+
+def rules_markdown(rules: DiagnoseRules) -> str:
+    """The docs page of the packaged rules (docs/diagnose_rules.md)."""
+    lines = ["# Fleet diagnosis rules", "",
+             "Generated from `data/diagnose_rules.yaml`, the rules `acceldoctor diagnose REPORT...` applies unless "
+             "`--rules FILE` gives others (same schema). A `fail` finding marks its node defective and makes "
+             "diagnose exit 1; a `warn` finding is reported only.", "",
+             "| rule | kind | severity | flags a device when | why |", "|---|---|---|---|---|"]
+    for rule in rules.rules:
+        lines.append(f"| `{rule.id}` | {rule.kind} | {rule.severity} | {_conditions(rule)} | "
+                     f"{' '.join(rule.description.split())} |")
+    lines += ["", "## How the limits were chosen", "", " ".join(rules.about.split()), ""]
+    return "\n".join(lines)
