@@ -13,9 +13,9 @@ The target: no healthy run flagged, every slowed run flagged on a metric of perf
 from __future__ import annotations
 
 import argparse
-import statistics
 
-from acceldoctor.baseline.baseline import build_baseline, judge_against_baseline, load_baseline_rules
+from acceldoctor.baseline.baseline import build_baseline, judge_against_baseline
+from acceldoctor.baseline.rules import load_baseline_rules
 from acceldoctor.checks.registry import all_checks
 from acceldoctor.devices.discovery import list_devices, resolve_devices
 from acceldoctor.devices.versions import host_info
@@ -65,12 +65,16 @@ def main() -> None:
             f"{c:+.0%}" for c in changes["slow-matmul"])
         print(f"{name:52s} {entry.median:10.4g} {entry.mad / entry.median:6.1%}   {row}")
     for kind, reports in judged.items():
-        statuses = [r.status.value for report in reports for r in report.results]
-        confirmed = sum("Confirmed by a second measurement" in r.message for rep in reports for r in rep.results)
-        noise = sum("counts as noise" in r.message for rep in reports for r in rep.results)
-        print(f"{kind:12s} results: {statistics.multimode(statuses)} most common; "
-              f"{sum(s != 'pass' for s in statuses)}/{len(statuses)} flagged; {confirmed} regressions confirmed by "
-              f"a second measurement, {noise} first-measurement flags dismissed as noise")
+        for check in args.checks:
+            results = [r for report in reports for r in report.results if r.check == check]
+            statuses = " ".join(r.status.value for r in results)
+            confirmed = sum("Confirmed by a second measurement" in r.message for r in results)
+            dismissed = sum("counts as noise" in r.message for r in results)
+            print(f"{kind:12s} {check:30s} {statuses}  ({confirmed} regressions confirmed by a second measurement, "
+                  f"{dismissed} first-measurement flags dismissed as noise)")
+            for r in results:
+                if r.status.value != "pass":
+                    print(f"    {r.status.value}: {r.message}")
 
 
 if __name__ == "__main__":

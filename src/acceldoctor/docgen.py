@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from acceldoctor.baseline.rules import baseline_rules_markdown, load_baseline_rules
 from acceldoctor.baseline.spec_sheets import spec_sheets_markdown
 from acceldoctor.checks.docpage import check_markdown, fault_markdown
 from acceldoctor.checks.registry import all_checks
@@ -42,6 +43,7 @@ def render_docs() -> dict[str, str]:
     pages["spec_sheets.md"] = ("# Accelerator spec sheets\n\nGenerated from `data/spec_sheets.yaml`.\n\n"
                                + spec_sheets_markdown())
     pages["diagnose_rules.md"] = rules_markdown(load_diagnose_rules())
+    pages["baseline_rules.md"] = baseline_rules_markdown(load_baseline_rules())
     return pages
 
 

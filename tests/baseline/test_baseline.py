@@ -2,15 +2,8 @@
 
 import pytest
 
-from acceldoctor.baseline.baseline import (
-    Baseline,
-    BaselineDataError,
-    BaselineRules,
-    build_baseline,
-    judge_against_baseline,
-    load_baseline,
-    load_baseline_rules,
-)
+from acceldoctor.baseline.baseline import Baseline, build_baseline, judge_against_baseline, load_baseline
+from acceldoctor.baseline.rules import BaselineDataError, BaselineRules, load_baseline_rules
 from acceldoctor.report.model import DeviceInfo, HostInfo, Metric, Report, Result, Status
 
 GPU = "NVIDIA H100 80GB HBM3"
@@ -187,3 +180,26 @@ def test_quiet_baseline_keeps_the_rule_limits(rules):
     off = rules.model_copy(update={"noise_multiple": 0.0})
     noisy = build_baseline([_report(name, v, 3000, 10) for name, v in (("a", 80), ("b", 100), ("c", 120))])
     assert judge_against_baseline(_gemm(75), GPU, noisy, off).status is Status.FAIL
+
+
+def test_overrides_match_metric_globs_and_device_types(baseline):
+    rules = BaselineRules.model_validate({
+        "schema": "acceldoctor.baseline_rules/1", "about": "noise measured on a test machine",
+        "default": {"fail_drop": 0.1, "warn_drop": 0.05},
+        "overrides": [{"check": "performance.gemm", "metric": "tflo*", "device_types": ["cpu"], "fail_drop": 0.5,
+                       "warn_drop": 0.4, "reason": "a shared CPU is noisier"}]})
+    assert rules.for_metric("performance.gemm", "tflops", "cpu").fail_drop == 0.5
+    assert rules.for_metric("performance.gemm", "tflops", "cuda").fail_drop == 0.1
+    assert rules.for_metric("performance.gemm", "peak_size", "cpu").fail_drop == 0.1
+    on_gpu = judge_against_baseline(_gemm(75), GPU, baseline, rules)
+    assert on_gpu.status is Status.FAIL
+    on_cpu = judge_against_baseline(_gemm(75).model_copy(update={"device": "cpu"}), GPU, baseline, rules)
+    assert on_cpu.status is Status.PASS
+
+
+def test_packaged_overrides_loosen_only_the_cpu_figures_that_measured_noisy(rules):
+    assert rules.for_metric("performance.memory_bandwidth", "triad_bandwidth", "cpu").fail_drop > 0.10
+    assert rules.for_metric("performance.memory_bandwidth", "triad_bandwidth", "cuda") == rules.default
+    assert rules.for_metric("performance.gemm", "tflops", "cuda") == rules.default
+    # A 25% slower matrix product lowers throughput by 20%: it must still fail on the CPU.
+    assert rules.for_metric("performance.gemm", "tflops", "cpu").fail_drop < 0.2

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from acceldoctor.baseline.baseline import build_baseline, judge_against_baseline, load_baseline_rules
+from acceldoctor.baseline.baseline import build_baseline, judge_against_baseline
+from acceldoctor.baseline.rules import load_baseline_rules
 from acceldoctor.checks.registry import all_checks
 from acceldoctor.devices.discovery import list_devices, resolve_devices
 from acceldoctor.devices.versions import host_info

@@ -2,7 +2,7 @@
 
 import pytest
 
-from acceldoctor.baseline.baseline import BaselineDataError
+from acceldoctor.baseline.rules import BaselineDataError
 from acceldoctor.fleet.rules import load_diagnose_rules
 
 GOOD_RULE = """

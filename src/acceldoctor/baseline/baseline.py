@@ -19,18 +19,15 @@ import math
 import statistics
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from acceldoctor.baseline.rules import BaselineDataError, BaselineRules, Thresholds, validation_errors
 from acceldoctor.report.model import Report, Result, Status
 
 BASELINE_SCHEMA = "acceldoctor.baseline/1"
-BASELINE_RULES_SCHEMA = "acceldoctor.baseline_rules/1"
 
 HIGHER_IS_BETTER_UNITS = frozenset({"TFLOP/s", "TOP/s", "GB/s", "tokens/s"})
 LOWER_IS_BETTER_UNITS = frozenset({"us", "ms", "s"})
@@ -43,10 +40,6 @@ MAD_TO_SIGMA = 1.4826
 _MEASURED_STATUSES = frozenset({Status.PASS, Status.WARN, Status.FAIL})
 
 Direction = Literal["higher", "lower"]
-
-
-class BaselineDataError(ValueError):
-    """A baseline or rules file that cannot be read or does not validate; the message is one line."""
 
 
 def direction_for(unit: str) -> Direction | None:
@@ -160,87 +153,6 @@ def build_baseline(reports: Iterable[Report]) -> Baseline:
                     run_ids=[r.run_id for r in reports], device_models=models, software=software, metrics=entries)
 
 
-# --- thresholds ---------------------------------------------------------------------------------------------------
-
-
-class Thresholds(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    fail_drop: float = Field(gt=0, lt=1, description="A metric worse than the baseline by more than this fails.")
-    warn_drop: float = Field(gt=0, lt=1, description="A metric worse than the baseline by more than this warns.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Thresholds:
-        if self.warn_drop > self.fail_drop:
-            raise ValueError(f"warn_drop {self.warn_drop} is above fail_drop {self.fail_drop}")
-        return self
-
-
-class ThresholdOverride(Thresholds):
-    check: str = Field(min_length=1)
-    metric: str = Field(min_length=1)
-    reason: str = Field(min_length=10, description="Why this metric needs other limits (its measured noise).")
-
-
-class BaselineRules(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    schema_: Literal["acceldoctor.baseline_rules/1"] = Field(alias="schema")
-    about: str = Field(min_length=20, description="Why the limits are what they are: the noise measured.")
-    default: Thresholds
-    noise_multiple: float = Field(
-        3.0, ge=0, description="Limits are widened to at least this many robust standard deviations (1.4826 x "
-        "MAD) of the metric's baseline values, relative to its median; 0 turns widening off.")
-    overrides: list[ThresholdOverride] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _unique(self) -> BaselineRules:
-        seen: set[tuple[str, str]] = set()
-        for o in self.overrides:
-            if (o.check, o.metric) in seen:
-                raise ValueError(f"override for {o.check} {o.metric} is listed twice")
-            seen.add((o.check, o.metric))
-        return self
-
-    def for_metric(self, check: str, metric: str) -> Thresholds:
-        for o in self.overrides:
-            if o.check == check and o.metric == metric:
-                return Thresholds(fail_drop=o.fail_drop, warn_drop=o.warn_drop)
-        return self.default
-
-
-def validation_errors(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
-    return "; ".join(parts)
-
-
-def _read_rules(text: str, label: str) -> BaselineRules:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise BaselineDataError(f"{label} is not valid YAML: {exc}") from exc
-    try:
-        return BaselineRules.model_validate(raw)
-    except ValidationError as exc:
-        raise BaselineDataError(f"{label} is invalid: {validation_errors(exc)}") from exc
-
-
-@cache
-def _packaged_rules() -> BaselineRules:
-    text = resources.files("acceldoctor.data").joinpath("baseline_rules.yaml").read_text(encoding="utf-8")
-    return _read_rules(text, "data/baseline_rules.yaml")
-
-
-def load_baseline_rules(path: Path | None = None) -> BaselineRules:
-    if path is None:
-        return _packaged_rules()
-    return _read_rules(Path(path).read_text(encoding="utf-8"), str(path))
-
-
 def _read_json(path: Path, what: str) -> object:
     path = Path(path)
     if not path.is_file():
@@ -286,6 +198,10 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _percent(share: float) -> str:
+    return f"{round(share * 100, 1):g}%"
+
+
 def worsening(direction: Direction, value: float, reference: float) -> float:
     """How much worse `value` is than `reference`, as a share of it: positive when worse, negative when better."""
     change = (value - reference) / reference
@@ -312,9 +228,9 @@ def regression_verdict(entry: BaselineEntry, value: float, limits: Thresholds,
     what = f"{entry.metric} ({entry.dtype})" if entry.dtype else entry.metric
     unit = f" {entry.unit}" if entry.unit else ""
     percent = f"{round((value - entry.median) / entry.median * 100, 1):+g}%"
-    why = f" (widened from {rule:.0%} by the metric's noise in the baseline)" if limit > rule else ""
+    why = f" (widened from {_percent(rule)} by the metric's noise in the baseline)" if limit > rule else ""
     return status, (f"{what} measured {_fmt(value)}{unit} against a baseline of {_fmt(entry.median)}{unit} "
-                    f"({percent}), worse than the {limit:.0%} {status.value} limit for a regression{why}.")
+                    f"({percent}), worse than the {_percent(limit)} {status.value} limit for a regression{why}.")
 
 
 def judge_against_baseline(result: Result, device_name: str, baseline: Baseline, rules: BaselineRules) -> Result:
@@ -333,8 +249,8 @@ def judge_against_baseline(result: Result, device_name: str, baseline: Baseline,
         if entry.median == 0:
             continue
         drop = worsening(entry.direction, metric.value, entry.median)
-        verdict = regression_verdict(entry, metric.value, rules.for_metric(result.check, metric.name),
-                                     rules.noise_multiple)
+        limits = rules.for_metric(result.check, metric.name, device_type=result.device.split(":")[0])
+        verdict = regression_verdict(entry, metric.value, limits, rules.noise_multiple)
         if verdict is None:
             continue
         status, message = verdict

@@ -26,7 +26,8 @@ def create(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the baseline JSON.")],
 ) -> None:
     """Median and spread of every rate and time metric across the reports, per check, device model and dtype."""
-    from acceldoctor.baseline.baseline import BaselineDataError, build_baseline, load_report
+    from acceldoctor.baseline.baseline import build_baseline, load_report
+    from acceldoctor.baseline.rules import BaselineDataError
 
     try:
         parsed = [load_report(path) for path in reports]

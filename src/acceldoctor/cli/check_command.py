@@ -86,12 +86,8 @@ def run_check_command(*, device: str | None, level: str, select: list[str], json
 
 
 def _baseline_judge(path: str) -> Callable[[Result, DeviceInfo], Result]:
-    from acceldoctor.baseline.baseline import (
-        BaselineDataError,
-        judge_against_baseline,
-        load_baseline,
-        load_baseline_rules,
-    )
+    from acceldoctor.baseline.baseline import judge_against_baseline, load_baseline
+    from acceldoctor.baseline.rules import BaselineDataError, load_baseline_rules
 
     try:
         baseline, rules = load_baseline(Path(path)), load_baseline_rules()

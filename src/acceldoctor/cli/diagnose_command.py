@@ -19,7 +19,8 @@ SEVERITY_STYLE = {"fail": "bold red", "warn": "yellow"}
 
 def run_diagnose_command(reports: list[Path], baseline_path: Path | None, rules_path: Path | None,
                          json_path: str | None) -> int:
-    from acceldoctor.baseline.baseline import BaselineDataError, load_baseline, load_report
+    from acceldoctor.baseline.baseline import load_baseline, load_report
+    from acceldoctor.baseline.rules import BaselineDataError
     from acceldoctor.fleet.diagnose import diagnose
     from acceldoctor.fleet.rules import load_diagnose_rules
     from acceldoctor.report.writer import ReportWriteError, ReportWriter, write_atomically

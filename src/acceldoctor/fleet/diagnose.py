@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from acceldoctor.baseline.baseline import (
     MAD_TO_SIGMA,
     Baseline,
-    Thresholds,
     regression_verdict,
     worsening,
 )
+from acceldoctor.baseline.rules import Thresholds
 from acceldoctor.fleet.observations import DeviceFigures, MetricKey, collect_devices
 from acceldoctor.fleet.rules import BaselineRule, DiagnoseRules, OutlierRule, StatusRule, ThresholdRule
 from acceldoctor.report.model import Report, Status

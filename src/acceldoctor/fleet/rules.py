@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from acceldoctor.baseline.baseline import BaselineDataError, validation_errors
+from acceldoctor.baseline.rules import BaselineDataError, validation_errors
 
 DIAGNOSE_RULES_SCHEMA = "acceldoctor.diagnose_rules/1"
 
