@@ -15,9 +15,13 @@ from acceldoctor.baseline.rules import baseline_rules_markdown, load_baseline_ru
 from acceldoctor.baseline.spec_sheets import spec_sheets_markdown
 from acceldoctor.checks.docpage import check_markdown, fault_markdown
 from acceldoctor.checks.registry import all_checks
+from acceldoctor.explain.docpage import domain_pages
+from acceldoctor.explain.knowledge import load_knowledge_base
 from acceldoctor.faults.catalog import FAULTS
 from acceldoctor.fleet.rules import load_diagnose_rules, rules_markdown
 from acceldoctor.report.model import Report
+
+GENERATED_FOLDERS = ("checks", "errors")
 
 
 def report_json_schema() -> str:
@@ -44,19 +48,21 @@ def render_docs() -> dict[str, str]:
                                + spec_sheets_markdown())
     pages["diagnose_rules.md"] = rules_markdown(load_diagnose_rules())
     pages["baseline_rules.md"] = baseline_rules_markdown(load_baseline_rules())
+    pages.update(domain_pages(load_knowledge_base()))
     return pages
 
 
 def write_docs(root: Path) -> list[Path]:
     written = []
-    stale = set((root / "checks").glob("*.md")) if (root / "checks").is_dir() else set()
+    # Pages of checks or error domains that were removed or renamed.
+    stale = {page for folder in GENERATED_FOLDERS if (root / folder).is_dir() for page in (root / folder).glob("*.md")}
     for rel, text in render_docs().items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         stale.discard(path)
         written.append(path)
-    for path in stale:  # a check that was removed or renamed
+    for path in stale:
         path.unlink()
     return written
 

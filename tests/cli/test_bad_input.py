@@ -23,7 +23,7 @@ def assert_one_line_error(proc, *needles):
         (["check", "--inject", "gremlins"], ["unknown fault 'gremlins'"]),
         (["check", "--json", "/nonexistent-dir/r.json"], ["cannot write report", "does not exist"]),
         (["check", "--no-such-flag"], ["--no-such-flag"]),
-        (["doc", "correctness.nosuch"], ["no check or fault is called"]),
+        (["doc", "correctness.nosuch"], ["no check, fault or known error is called"]),
         (["doc"], ["Missing argument 'ID'"]),
         (["check", "--seed", "x"], ["Invalid value for '--seed'"]),
         (["check", "--param", "correctness.matmul.shapes=huge"], ["choose one of quick, standard"]),

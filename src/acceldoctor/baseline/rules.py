@@ -23,13 +23,16 @@ class BaselineDataError(ValueError):
     """A baseline, report or rules file that cannot be read or does not validate; the message is one line."""
 
 
-def validation_errors(exc: ValidationError) -> str:
+def validation_errors(exc: ValidationError, limit: int = 5) -> str:
+    """The first `limit` problems pydantic found, on one line."""
     parts = []
-    for error in exc.errors():
+    errors = exc.errors()
+    for error in errors[:limit]:
         where = ".".join(str(p) for p in error["loc"])
         message = str(error["msg"]).removeprefix("Value error, ")
         parts.append(f"{where}: {message}" if where else message)
-    return "; ".join(parts)
+    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    return "; ".join(parts) + more
 
 
 class Thresholds(BaseModel):

@@ -90,6 +90,48 @@ app.add_typer(baseline_app, name="baseline")
 
 
 @app.command()
+def explain(
+    paths: Annotated[list[Path] | None, typer.Argument(
+        metavar="FILE|DIR...", help="Log files (plain or .gz) or folders of them, e.g. every rank's log.")] = None,
+    json_path: Annotated[str | None, typer.Option(
+        "--json", help="Also write the result as JSON to this path ('-' for stdout only).")] = None,
+    list_entries: Annotated[bool, typer.Option("--list", help="List every error the knowledge base knows.")] = False,
+) -> None:
+    """Read logs and say what happened, why, and what to do; across ranks, name the first cause.
+
+    Exit code: 0 nothing wrong found, 1 problems found, 2 usage error or nothing could be read.
+    """
+    from acceldoctor.cli.explain_command import run_explain_command, run_explain_list
+
+    if list_entries:
+        run_explain_list()
+        raise typer.Exit(0)
+    raise typer.Exit(run_explain_command(paths or [], json_path))
+
+
+@app.command()
+def bundle(
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", metavar="FILE.tar.gz", help="Write the bundle here (.tar.gz or .tgz).")],
+    logs: Annotated[list[Path] | None, typer.Argument(
+        metavar="[LOGS]...", help="Log files (plain or .gz) or folders of them to include, redacted.")] = None,
+    report: Annotated[list[Path] | None, typer.Option(
+        "--report", help="An acceldoctor report to include (repeatable); default: the 20 newest in this folder.")
+    ] = None,
+    max_log_mb: Annotated[float, typer.Option(
+        "--max-log-mb", help="Keep at most the last N MiB of each log.")] = 50.0,
+) -> None:
+    """Pack what a vendor engineer asks for first into one archive, secrets redacted (see docs/bundle.md).
+
+    Versions, pip freeze, devices, environment, vendor tool outputs, kernel log, reports, the logs and their
+    explanation. Exit code: 0 written, 2 usage error or the bundle could not be written.
+    """
+    from acceldoctor.cli.bundle_command import run_bundle_command
+
+    raise typer.Exit(run_bundle_command(output, logs or [], report, max_log_mb))
+
+
+@app.command()
 def diagnose(
     reports: Annotated[list[Path], typer.Argument(
         metavar="REPORT...", help="JSON reports of `acceldoctor check` runs on many nodes (one or more per node).")],

@@ -9,6 +9,7 @@ from rich.table import Table
 from acceldoctor.checks.docpage import check_markdown, fault_markdown
 from acceldoctor.checks.registry import all_checks
 from acceldoctor.cli.errors import UsageError
+from acceldoctor.explain.docpage import entry_markdown
 from acceldoctor.faults.catalog import FAULTS
 
 
@@ -40,5 +41,15 @@ def render_doc(doc_id: str, console: Console) -> None:
         console.print(Markdown(check_markdown(checks[doc_id])))
     elif doc_id in FAULTS:
         console.print(Markdown(fault_markdown(FAULTS[doc_id])))
+    elif (entry := _error_entry(doc_id)) is not None:
+        console.print(Markdown(entry_markdown(entry)))
     else:
-        raise UsageError(f"no check or fault is called {doc_id!r}; see `acceldoctor list`")
+        raise UsageError(f"no check, fault or known error is called {doc_id!r}; see `acceldoctor list` and "
+                         "`acceldoctor explain --list`")
+
+
+def _error_entry(doc_id: str):
+    from acceldoctor.explain.knowledge import load_knowledge_base
+
+    wanted = doc_id.lower()
+    return next((e for e in load_knowledge_base() if e.id == wanted), None)

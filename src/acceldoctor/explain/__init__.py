@@ -1,0 +1,1 @@
+"""acceldoctor explain: read logs, say what happened, why, and what to do."""
