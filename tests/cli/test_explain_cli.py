@@ -90,3 +90,14 @@ def test_list_and_doc_show_the_knowledge_base(cli):
     doc = cli("doc", "gloo.operation_timeout")
     assert doc.returncode == 0 and "What to do" in doc.stdout and "collective_timeout" in doc.stdout
     assert cli("doc", "gloo.nonsense").returncode == 2
+
+
+def test_findings_before_the_damage_in_a_cut_short_gzip_are_kept(cli, tmp_path):
+    log = tmp_path / "rank-0.log.gz"
+    text = "RuntimeError: CUDA error: an illegal memory access was encountered\n" + "INFO step\n" * 20000
+    log.write_bytes(gzip.compress(text.encode())[:-20])
+    proc = cli("explain", str(log), "--json", "-")
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads(proc.stdout)
+    assert [f["id"] for f in result["findings"]] == ["cuda.illegal_address"]
+    assert result["partly_read"] and "truncated compressed data" in result["partly_read"][0]

@@ -11,9 +11,16 @@ from acceldoctor.explain.context import rank_of_file, rank_of_line, time_of_line
     ("NCCL error on rank=5 while connecting", 5),
     ("local_rank: 0 world 8", None),
     ("no rank here", None),
+    ("Connection reset by peer (remote rank 5)", None),
+    ("config: lora rank: 16, error budget", None),
 ])
 def test_rank_in_a_line(line, rank):
     assert rank_of_line(line) == rank
+
+
+def test_the_file_rank_beats_a_mention_and_a_tag_beats_both():
+    assert rank_of_line("NCCL error on rank=5 while connecting", file_rank=3) == 3
+    assert rank_of_line("[rank2]: NCCL error on rank=5", file_rank=3) == 2
 
 
 @pytest.mark.parametrize("name, rank", [("rank-3.log", 3), ("train_rank_07.txt", 7), ("rank12.log.gz", 12),

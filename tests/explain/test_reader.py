@@ -63,3 +63,27 @@ def test_empty_file_has_no_blocks(tmp_path):
     path = tmp_path / "empty.log"
     path.write_bytes(b"")
     assert list(read_blocks(path)) == []
+
+
+def test_a_gzip_cut_short_delivers_what_came_before_and_says_where_it_stopped(tmp_path):
+    path = tmp_path / "rank-0.log.gz"
+    whole = gzip.compress(b"".join(b"line %d\n" % i for i in range(1, 20001)))
+    path.write_bytes(whole[:-20])  # gzipped while still being written
+    lines = []
+    with pytest.raises(LogReadError, match="truncated compressed data after line") as info:
+        for block in read_blocks(path, block_bytes=4096):
+            lines += block.data.split(b"\n")[:-1]
+    assert info.value.lines_read >= 19000 and lines[0] == b"line 1"
+
+
+def test_a_pipe_is_read_without_seeking(tmp_path):
+    import os
+
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"first\nsecond\n")
+    os.close(write_end)
+    path = f"/dev/fd/{read_end}"
+    try:
+        assert b"".join(b.data for b in read_blocks(path)) == b"first\nsecond\n"
+    finally:
+        os.close(read_end)

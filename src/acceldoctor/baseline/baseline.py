@@ -24,7 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from acceldoctor.baseline.rules import BaselineDataError, BaselineRules, Thresholds, validation_errors
+from acceldoctor.baseline.rules import BaselineDataError, BaselineRules, Thresholds
+from acceldoctor.datafiles import validation_errors
 from acceldoctor.report.model import Report, Result, Status
 
 BASELINE_SCHEMA = "acceldoctor.baseline/1"

@@ -13,26 +13,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from acceldoctor.datafiles import load_validated_yaml
 
 BASELINE_RULES_SCHEMA = "acceldoctor.baseline_rules/1"
 
 
 class BaselineDataError(ValueError):
     """A baseline, report or rules file that cannot be read or does not validate; the message is one line."""
-
-
-def validation_errors(exc: ValidationError, limit: int = 5) -> str:
-    """The first `limit` problems pydantic found, on one line."""
-    parts = []
-    errors = exc.errors()
-    for error in errors[:limit]:
-        where = ".".join(str(p) for p in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
-    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
-    return "; ".join(parts) + more
 
 
 class Thresholds(BaseModel):
@@ -91,14 +80,7 @@ class BaselineRules(BaseModel):
 
 
 def _read_rules(text: str, label: str) -> BaselineRules:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise BaselineDataError(f"{label} is not valid YAML: {exc}") from exc
-    try:
-        return BaselineRules.model_validate(raw)
-    except ValidationError as exc:
-        raise BaselineDataError(f"{label} is invalid: {validation_errors(exc)}") from exc
+    return load_validated_yaml(text, label, BaselineRules, BaselineDataError)
 
 
 @cache
@@ -108,11 +90,14 @@ def _packaged_rules() -> BaselineRules:
 
 
 def load_baseline_rules(path: Path | None = None) -> BaselineRules:
+    """The packaged limits, or those in `path`; a one-line BaselineDataError when they cannot be read or validated."""
     if path is None:
         return _packaged_rules()
-    return _read_rules(Path(path).read_text(encoding="utf-8"), str(path))
-
-
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BaselineDataError(f"cannot read rules file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    return _read_rules(text, str(path))
 
 
 def baseline_rules_markdown(rules: BaselineRules) -> str:

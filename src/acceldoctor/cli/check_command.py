@@ -27,7 +27,8 @@ from acceldoctor.report.model import DeviceInfo, Report, Result
 from acceldoctor.report.terminal import STATUS_STYLE, render_summary
 from acceldoctor.report.writer import ReportWriteError, ReportWriter
 from acceldoctor.runner.pool import WorkerPool
-from acceldoctor.runner.session import PlannedCheck, Terminated, plan, run_plan
+from acceldoctor.runner.session import PlannedCheck, plan, run_plan
+from acceldoctor.signals import Terminated
 
 
 def run_check_command(*, device: str | None, level: str, select: list[str], json_path: str | None,

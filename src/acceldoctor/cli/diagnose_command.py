@@ -70,8 +70,8 @@ def render_diagnosis(diagnosis: Diagnosis, console: Console) -> None:
         table.add_column("rule", no_wrap=True)
         table.add_column("finding", ratio=1)
         for f in diagnosis.findings:
-            table.add_row(f.node, f"{f.device}\n[dim]{f.model}[/]", f"[{SEVERITY_STYLE[f.severity]}]{f.rule}[/]",
-                          escape(f.message))
+            table.add_row(escape(f.node), f"{escape(f.device)}\n[dim]{escape(f.model)}[/]",
+                          f"[{SEVERITY_STYLE[f.severity]}]{escape(f.rule)}[/]", escape(f.message))
         console.print(table)
     for skipped in diagnosis.skipped_rules:
         console.print(f"[dim]rule not applied: {skipped}[/]")
@@ -79,9 +79,9 @@ def render_diagnosis(diagnosis: Diagnosis, console: Console) -> None:
     warned = sorted({f.node for f in diagnosis.findings} - set(flagged))
     summary = f"{len(diagnosis.nodes)} node(s), {diagnosis.devices} device(s): "
     if flagged:
-        summary += f"[bold red]{len(flagged)} defective[/] ({', '.join(flagged)})"
+        summary += f"[bold red]{len(flagged)} defective[/] ({escape(', '.join(flagged))})"
     else:
         summary += "[green]no defective node[/]"
     if warned:
-        summary += f"; [yellow]{len(warned)} with warnings[/] ({', '.join(warned)})"
+        summary += f"; [yellow]{len(warned)} with warnings[/] ({escape(', '.join(warned))})"
     console.print(summary + ".")

@@ -23,19 +23,25 @@ def _knowledge_base():
         raise UsageError(f"the packaged knowledge base is broken: {exc}") from None
 
 
-def _total_bytes(paths: list[Path]) -> int:
+def _total_bytes(paths: list[Path]) -> int | None:
+    """The bytes the scan will read, for the progress bar; None when unknown (a compressed file decompresses to more
+    than its size, so its progress cannot be measured against it)."""
+    from acceldoctor.explain.reader import GZIP_MAGIC
     from acceldoctor.explain.scan import iter_log_files
 
     total = 0
     for path in iter_log_files(paths):
         with contextlib.suppress(OSError):  # an unreadable file is reported by the scan itself
+            with path.open("rb") as f:
+                if f.read(2) == GZIP_MAGIC:
+                    return None
             total += path.stat().st_size
     return total
 
 
 def run_explain_command(paths: list[Path], json_path: str | None) -> int:
-    from acceldoctor.explain.report import explain_json, render_explain
-    from acceldoctor.explain.rootcause import SERIOUS, find_root_cause
+    from acceldoctor.explain.report import explain_exit_code, explain_json, render_explain
+    from acceldoctor.explain.rootcause import find_root_cause
     from acceldoctor.explain.scan import scan
     from acceldoctor.report.writer import ReportWriteError, ReportWriter, write_atomically
 
@@ -52,19 +58,19 @@ def run_explain_command(paths: list[Path], json_path: str | None) -> int:
     if interactive:
         with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                       TransferSpeedColumn(), console=console, transient=True) as progress:
-            task = progress.add_task("scanning logs", total=_total_bytes(paths) or None)
+            task = progress.add_task("scanning logs", total=_total_bytes(paths))
             result = scan(paths, entries, on_progress=lambda n: progress.advance(task, n))
     else:
         result = scan(paths, entries)
     if not result.files:
+        if not result.unreadable:
+            raise UsageError(f"no log files found under {', '.join(map(str, paths))}")
         for problem in result.unreadable:
             console.print(f"not scanned: {escape(problem)}", highlight=False)
         raise UsageError("nothing could be read" + (f": {result.unreadable[0]}" if len(result.unreadable) == 1 else
                                                     f" ({len(result.unreadable)} paths, listed above)"))
     root = find_root_cause(result.findings, result.ranks_seen)
-    # Error-looking lines nobody knows count as problems until a person has looked at them.
-    problems = any(f.entry.severity in SERIOUS for f in result.findings) or result.unrecognized.templates
-    code = 1 if problems else 0
+    code = explain_exit_code(result)
     document = explain_json(result, root, code)
     if json_path == "-":
         sys.stdout.write(document)

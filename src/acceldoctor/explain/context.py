@@ -6,17 +6,26 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-# `[rank3]:` (torchrun's prefix), `[Rank 3]`, `rank=3`, `Rank 3 ` and `RANK: 3` in messages.
-_RANK_IN_LINE = re.compile(r"\[rank\s*(\d+)\]|\brank[ =:]+(\d+)\b", re.IGNORECASE)
+# `[rank3]:` (torchrun's prefix) and `[Rank 3]` tag the line with the rank that wrote it.
+_RANK_TAG = re.compile(r"\[rank\s*(\d+)\]", re.IGNORECASE)
+# `rank=3`, `Rank 3`, `RANK: 3` in a message may name the writer, or a peer ("remote rank 5"), or a setting
+# ("lora rank: 16"): only trusted when nothing better is known, and never after words that name another rank.
+_RANK_MENTION = re.compile(r"(?<![\w.])(?<!peer )(?<!remote )(?<!src )(?<!dst )(?<!source )(?<!destination )"
+                           r"(?<!lora )(?<!local )(?<!global )rank[ =:]+(\d+)\b", re.IGNORECASE)
 # rank-3.log, rank_3, rank3.txt, worker-3 / node files are not ranks; `-r3` is too ambiguous to guess.
 _RANK_IN_NAME = re.compile(r"rank[-_.]?(\d+)", re.IGNORECASE)
 
 
-def rank_of_line(line: str) -> int | None:
-    found = _RANK_IN_LINE.search(line)
-    if found is None:
-        return None
-    return int(found.group(1) or found.group(2))
+def rank_of_line(line: str, file_rank: int | None = None) -> int | None:
+    """The rank that wrote `line`: its `[rankN]` tag, else the rank its file is named after, else a plain
+    `rank N` in the message that does not name a peer or a setting."""
+    tagged = _RANK_TAG.search(line)
+    if tagged is not None:
+        return int(tagged.group(1))
+    if file_rank is not None:
+        return file_rank
+    mentioned = _RANK_MENTION.search(line)
+    return int(mentioned.group(1)) if mentioned else None
 
 
 def rank_of_file(name: str) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from acceldoctor.explain.knowledge import ErrorEntry
@@ -40,13 +41,14 @@ def domain_pages(entries: tuple[ErrorEntry, ...]) -> dict[str, str]:
         body = [f"# Known errors: {domain}", "", f"{len(members)} entries. Back to the [index](index.md).", ""]
         for entry in members:
             body.append(entry_markdown(entry, heading="##"))
-            anchor = entry.id.replace(".", "")
-            index.append(f"| [`{entry.id}`]({domain}.md#{anchor}-{_slug(entry.title)}) | {entry.category} | "
-                         f"{entry.severity} | {entry.title.replace('|', '/')} |")
+            anchor = github_anchor(f"{entry.id}: {entry.title}")
+            index.append(f"| [`{entry.id}`]({domain}.md#{anchor}) | {entry.category} | {entry.severity} | "
+                         f"{entry.title.replace('|', '/')} |")
         pages[f"errors/{domain}.md"] = "\n".join(body)
     pages["errors/index.md"] = "\n".join(index) + "\n"
     return pages
 
 
-def _slug(title: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in title.lower()).strip("-")
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub (and MkDocs' default) gives a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")

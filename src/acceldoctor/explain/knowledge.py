@@ -12,10 +12,9 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from acceldoctor.baseline.rules import validation_errors
+from acceldoctor.datafiles import load_validated_yaml
 
 ERRORS_SCHEMA = "acceldoctor.errors/1"
 
@@ -102,14 +101,7 @@ class ErrorFile(BaseModel):
 
 
 def parse_error_file(text: str, label: str) -> ErrorFile:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise KnowledgeDataError(f"{label} is not valid YAML: {' '.join(str(exc).split())}") from exc
-    try:
-        return ErrorFile.model_validate(raw)
-    except ValidationError as exc:
-        raise KnowledgeDataError(f"{label} is invalid: {validation_errors(exc)}") from exc
+    return load_validated_yaml(text, label, ErrorFile, KnowledgeDataError)
 
 
 @cache

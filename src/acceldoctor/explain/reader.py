@@ -20,7 +20,15 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 
 class LogReadError(Exception):
-    """A file that cannot be scanned (missing, unreadable, binary, corrupt); the message is one line."""
+    """A file that cannot be scanned (missing, unreadable, binary, corrupt); the message is one line.
+
+    `lines_read` is how many lines were delivered before the problem: a compressed log cut short (gzipped while
+    still being written) has its readable part scanned, and the caller keeps what it found there.
+    """
+
+    def __init__(self, message: str, lines_read: int = 0):
+        super().__init__(message)
+        self.lines_read = lines_read
 
 
 @dataclass(frozen=True)
@@ -38,9 +46,31 @@ def _open(path: Path):
         raise LogReadError(f"{path}: is a folder") from None
     except OSError as exc:
         raise LogReadError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    head = raw.read(2)
-    raw.seek(0)
+    try:
+        head = raw.peek(2)[:2]  # peek, not read and seek: a pipe (`<(zcat log)`) cannot seek
+    except OSError as exc:
+        raw.close()
+        raise LogReadError(f"{path}: cannot read: {exc.strerror or exc}") from None
     return gzip.GzipFile(fileobj=raw, mode="rb") if head == GZIP_MAGIC else raw
+
+
+def _read_chunk(stream, size: int) -> tuple[bytes, Exception | None]:
+    """Up to `size` bytes, and the decompression error that stopped the read early, if any. A compressed stream is
+    read piece by piece so that what decompressed before damage is delivered, not lost with the failing read."""
+    if not isinstance(stream, gzip.GzipFile):
+        return stream.read(size), None
+    pieces: list[bytes] = []
+    got = 0
+    while got < size:
+        try:
+            piece = stream.read1(size - got)
+        except (OSError, EOFError, zlib.error) as exc:
+            return b"".join(pieces), exc
+        if not piece:
+            break
+        pieces.append(piece)
+        got += len(piece)
+    return b"".join(pieces), None
 
 
 def read_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
@@ -53,10 +83,14 @@ def read_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
     try:
         with stream:
             while True:
-                try:
-                    chunk = stream.read(block_bytes)
-                except (OSError, EOFError, zlib.error) as exc:
-                    raise LogReadError(f"{path}: corrupt or truncated compressed data ({exc})") from None
+                chunk, damage = _read_chunk(stream, block_bytes)
+                if damage is not None:
+                    data = carry + chunk
+                    if data:
+                        yield Block(data, line_number)
+                        line_number += data.count(b"\n") + (not data.endswith(b"\n"))
+                    raise LogReadError(f"{path}: corrupt or truncated compressed data after line {line_number - 1} "
+                                       f"({damage})", lines_read=line_number - 1)
                 if first:
                     first = False
                     if b"\x00" in chunk[:8192]:
@@ -78,7 +112,8 @@ def read_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
                 yield Block(whole, line_number)
                 line_number += whole.count(b"\n")
     except OSError as exc:
-        raise LogReadError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise LogReadError(f"{path}: cannot read after line {line_number - 1}: {exc.strerror or exc}",
+                           lines_read=line_number - 1) from None
 
 
 def decode_line(raw: bytes) -> str:

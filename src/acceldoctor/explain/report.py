@@ -16,6 +16,13 @@ SEVERITY_ORDER = {"critical": 0, "error": 1, "warning": 2, "info": 3}
 SEVERITY_STYLE = {"critical": "bold red", "error": "red", "warning": "yellow", "info": "dim"}
 
 
+def explain_exit_code(result: ScanResult) -> int:
+    """1 when a serious finding or an unrecognized error line was found (error-looking lines nobody knows count as
+    problems until a person has looked at them), else 0."""
+    serious = any(f.entry.severity in ("error", "critical") for f in result.findings)
+    return 1 if serious or result.unrecognized.templates else 0
+
+
 def ordered(findings: list[Finding]) -> list[Finding]:
     """Most severe first, then earliest in the logs."""
     return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.entry.severity], f.time.seconds if f.time else 0.0,
@@ -34,6 +41,7 @@ def explain_json(result: ScanResult, root: RootCause | None, exit_code: int) -> 
         "schema": EXPLAIN_SCHEMA,
         "files": result.files,
         "unreadable": result.unreadable,
+        "partly_read": result.partly_read,
         "bytes_scanned": result.bytes_scanned,
         "findings": [finding_json(f) for f in ordered(result.findings)],
         "root_cause": None if root is None else {
@@ -83,9 +91,13 @@ def render_explain(result: ScanResult, root: RootCause | None, console: Console,
         console.print(table)
     for problem in result.unreadable:
         console.print(f"[yellow]not scanned:[/] {escape(problem)}")
+    for problem in result.partly_read:
+        console.print(f"[yellow]partly scanned:[/] {escape(problem)}")
     size = result.bytes_scanned / 2**20
     if not findings and not templates:
-        console.print(f"[green]Nothing wrong found[/] in {len(result.files)} file(s), {size:.1f} MiB.")
+        skipped = f"; {len(result.unreadable)} could not be read (above)" if result.unreadable else ""
+        console.print(f"[green]Nothing wrong found[/] in the {len(result.files)} file(s) scanned, {size:.1f} MiB"
+                      f"{skipped}.")
     else:
         unknown = sum(t.count for t in result.unrecognized.templates.values()) + result.unrecognized.dropped
         console.print(f"{len(findings)} finding(s) and {unknown} unrecognized error line(s) in {len(result.files)} "

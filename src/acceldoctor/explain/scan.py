@@ -36,6 +36,7 @@ class ScanResult:
     unrecognized: UnrecognizedGroups = field(default_factory=UnrecognizedGroups)
     files: list[str] = field(default_factory=list)  # files scanned
     unreadable: list[str] = field(default_factory=list)  # one line per file that could not be scanned
+    partly_read: list[str] = field(default_factory=list)  # one line per file scanned up to a problem
     bytes_scanned: int = 0
     ranks_seen: set[int] = field(default_factory=set)
 
@@ -84,9 +85,7 @@ class _FileScan:
             if looks_like_error(text):
                 self.result.unrecognized.add(text, self.label, line_number)
             return
-        rank = rank_of_line(text)
-        if rank is None:
-            rank = self.file_rank
+        rank = rank_of_line(text, self.file_rank)
         key = (entry.id, rank)
         finding = self.findings.get(key)
         if finding is not None:
@@ -113,8 +112,10 @@ def scan(paths: Iterable[Path], entries: tuple[ErrorEntry, ...], *,
                 if on_progress:
                     on_progress(len(block.data))
         except LogReadError as exc:
-            result.unreadable.append(str(exc))
-            continue
+            if exc.lines_read == 0:
+                result.unreadable.append(str(exc))
+                continue
+            result.partly_read.append(f"{exc} (what came before was scanned)")
         result.files.append(state.label)
         if state.file_rank is not None:
             result.ranks_seen.add(state.file_rank)

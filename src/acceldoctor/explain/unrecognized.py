@@ -22,13 +22,15 @@ ERROR_LOOKING = re.compile(
 _ERROR_WORD_ANY_CASE = re.compile(r"\berror\b\s*[:\]]|\bfailed\b", re.IGNORECASE)
 
 
-# Every line ERROR_LOOKING or _ERROR_WORD_ANY_CASE accepts holds one of these (lower-cased): a cheap gate first.
+# Every line ERROR_LOOKING or _ERROR_WORD_ANY_CASE accepts holds one of these (lower-cased) or a vendor code shape:
+# a cheap gate before the regular expressions.
 _ERROR_STEMS = ("err", "fatal", "critical", "fail", "exception", "fault", "abort", "core dumped")
+_CODE_SHAPE = re.compile(r"\bE[A-Z]\d{4}\b")
 
 
 def looks_like_error(line: str) -> bool:
     lower = line.lower()
-    if not any(stem in lower for stem in _ERROR_STEMS):
+    if not any(stem in lower for stem in _ERROR_STEMS) and _CODE_SHAPE.search(line) is None:
         return False
     return bool(ERROR_LOOKING.search(line) or _ERROR_WORD_ANY_CASE.search(line))
 
@@ -36,31 +38,32 @@ def looks_like_error(line: str) -> bool:
 Step = Callable[[str], str]
 
 
-def _sub(pattern: str, placeholder: str, flags: int = 0) -> Step:
+def _sub(name: str, pattern: str, placeholder: str, flags: int = 0) -> Step:
     regex = re.compile(pattern, flags)
 
     def step(text: str) -> str:
         return regex.sub(placeholder, text)
 
-    step.__name__ = f"replace_{placeholder.strip('<>').lower()}"
+    step.__name__ = step.__qualname__ = name
     return step
 
 
-strip_ansi = _sub(r"\x1b\[[0-9;]*[A-Za-z]", "")
-replace_timestamps = _sub(
+strip_ansi = _sub("strip_ansi", r"\x1b\[[0-9;]*[A-Za-z]", "")
+replace_timestamps = _sub("replace_timestamps", 
     r"\d{4}-\d{2}-\d{2}[-T ]\d{2}:\d{2}:\d{2}(?:[.,:]\d+)*(?:Z|[+-]\d{2}:?\d{2})?"
     r"|\b[IWEF]\d{4} \d{2}:\d{2}:\d{2}(?:\.\d+)?"
     r"|\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{1,2} \d{2}:\d{2}:\d{2}"
     r"|^\[\s*\d+\.\d+\]", "<TIME>")
-replace_uuids = _sub(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<UUID>", re.IGNORECASE)
-replace_hex = _sub(r"\b0x[0-9a-f]+\b|\b[0-9a-f]{12,}\b", "<HEX>", re.IGNORECASE)
-replace_ips = _sub(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "<IP>")
-replace_pci = _sub(r"\b[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.\d\b", "<PCI>", re.IGNORECASE)
-replace_paths = _sub(r"(?:(?<=\s)|(?<=^)|(?<=[\"'(=]))(?:/[\w.@+-]+)+/?", "<PATH>")
-replace_quoted = _sub(r"'[^'\n]{1,200}'|\"[^\"\n]{1,200}\"", "<STR>")
-replace_rank_prefixes = _sub(r"\[rank\s*\d+\]", "[rank<NUM>]", re.IGNORECASE)
-replace_numbers = _sub(r"(?<![A-Za-z])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?", "<NUM>", re.IGNORECASE)
-collapse_spaces = _sub(r"\s+", " ")
+replace_uuids = _sub(
+    "replace_uuids", r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<UUID>", re.IGNORECASE)
+replace_hex = _sub("replace_hex", r"\b0x[0-9a-f]+\b|\b[0-9a-f]{12,}\b", "<HEX>", re.IGNORECASE)
+replace_ips = _sub("replace_ips", r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "<IP>")
+replace_pci = _sub("replace_pci", r"\b[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.\d\b", "<PCI>", re.IGNORECASE)
+replace_paths = _sub("replace_paths", r"(?:(?<=\s)|(?<=^)|(?<=[\"'(=]))(?:/[\w.@+-]+)+/?", "<PATH>")
+replace_quoted = _sub("replace_quoted", r"'[^'\n]{1,200}'|\"[^\"\n]{1,200}\"", "<STR>")
+replace_rank_prefixes = _sub("replace_rank_prefixes", r"\[rank\s*\d+\]", "[rank<NUM>]", re.IGNORECASE)
+replace_numbers = _sub("replace_numbers", r"(?<![A-Za-z])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?", "<NUM>", re.IGNORECASE)
+collapse_spaces = _sub("collapse_spaces", r"\s+", " ")
 
 PIPELINE: tuple[Step, ...] = (strip_ansi, replace_timestamps, replace_uuids, replace_pci, replace_ips, replace_hex,
                               replace_paths, replace_quoted, replace_rank_prefixes, replace_numbers,

@@ -68,10 +68,6 @@ class Diagnosis:
         return 1 if self.flagged_nodes else 0
 
 
-def _what(metric: MetricKey) -> str:
-    return f"{metric.check} {metric.metric}" + (f" ({metric.dtype})" if metric.dtype else "")
-
-
 def _finding(device: DeviceFigures, rule, metric: MetricKey | None, value: float | None, reference: float | None,
              message: str, severity: str | None = None) -> Finding:
     return Finding(node=device.key.node, device=device.key.device, model=device.model, software=device.software,
@@ -81,15 +77,20 @@ def _finding(device: DeviceFigures, rule, metric: MetricKey | None, value: float
 
 
 def apply_status_rule(rule: StatusRule, devices: list[DeviceFigures]) -> list[Finding]:
+    """One finding per device and check that ended in one of the rule's statuses (repeats say so, once)."""
     findings = []
     for device in devices:
+        by_check: dict[str, list] = {}
         for result in device.problems:
             if result.status.value in rule.statuses:
-                findings.append(Finding(
-                    node=device.key.node, device=device.key.device, model=device.model, software=device.software,
-                    rule=rule.id, severity=rule.severity, check=result.check, metric=None, dtype=None, value=None,
-                    unit=None, reference=None, message=f"{result.check} reported {result.status.value}: "
-                                                       f"{result.message}"))
+                by_check.setdefault(result.check, []).append(result)
+        for check, results in by_check.items():
+            first = results[0]
+            times = f" ({len(results)} reports)" if len(results) > 1 else ""
+            findings.append(Finding(
+                node=device.key.node, device=device.key.device, model=device.model, software=device.software,
+                rule=rule.id, severity=rule.severity, check=check, metric=None, dtype=None, value=None, unit=None,
+                reference=None, message=f"{check} reported {first.status.value}{times}: {first.message}"))
     return findings
 
 
@@ -103,10 +104,10 @@ def apply_threshold_rule(rule: ThresholdRule, devices: list[DeviceFigures]) -> l
             value = device.figure(metric)
             if rule.below is not None and value < rule.below:
                 findings.append(_finding(device, rule, metric, value, rule.below,
-                                         f"{_what(metric)} is {value:.4g}, below {rule.below:g}."))
+                                         f"{metric} is {value:.4g}, below {rule.below:g}."))
             elif rule.above is not None and value > rule.above:
                 findings.append(_finding(device, rule, metric, value, rule.above,
-                                         f"{_what(metric)} is {value:.4g}, above {rule.above:g}."))
+                                         f"{metric} is {value:.4g}, above {rule.above:g}."))
     return findings
 
 
@@ -155,7 +156,7 @@ def apply_outlier_rule(rule: OutlierRule, devices: list[DeviceFigures]) -> tuple
                 spread = f"{sigmas:.1f} robust standard deviations" if mad > 0 else "while the others agree exactly"
                 findings.append(_finding(
                     device, rule, metric, value, median,
-                    f"{_what(metric)} is {value:.4g} {unit}, {worse:.0%} worse than the median {median:.4g} {unit} "
+                    f"{metric} is {value:.4g} {unit}, {worse:.0%} worse than the median {median:.4g} {unit} "
                     f"of {len(members)} {model} devices on the same software ({spread})."))
     return findings, summaries
 
@@ -177,7 +178,7 @@ def diagnose(reports: Iterable[Report], rules: DiagnoseRules, baseline: Baseline
         else:
             found, groups = apply_outlier_rule(rule, devices)
             diagnosis.findings += found
-            diagnosis.groups = groups
+            diagnosis.groups += [g for g in groups if g not in diagnosis.groups]
     severity = {"fail": 0, "warn": 1}
     diagnosis.findings.sort(key=lambda f: (severity[f.severity], f.node, f.device, f.rule, f.check, f.metric or ""))
     return diagnosis

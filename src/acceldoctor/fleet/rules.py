@@ -7,10 +7,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from acceldoctor.baseline.rules import BaselineDataError, validation_errors
+from acceldoctor.baseline.rules import BaselineDataError
+from acceldoctor.datafiles import load_validated_yaml
 
 DIAGNOSE_RULES_SCHEMA = "acceldoctor.diagnose_rules/1"
 
@@ -46,8 +46,8 @@ class ThresholdRule(_Rule):
 
 class BaselineRule(_Rule):
     kind: Literal["baseline"]
-    fail_drop: float = Field(gt=0, lt=1, description="Worse than the baseline by more than this: `severity`.")
-    warn_drop: float = Field(gt=0, lt=1, description="Worse than the baseline by more than this: warn.")
+    fail_drop: float = Field(gt=0, le=10, description="Worse than the baseline by more than this: `severity`.")
+    warn_drop: float = Field(gt=0, le=10, description="Worse than the baseline by more than this: warn.")
     noise_multiple: float = Field(3.0, ge=0, description="Widen the limits to this many robust standard "
                                   "deviations of the baseline values.")
 
@@ -87,18 +87,8 @@ class DiagnoseRules(BaseModel):
 
 
 def _read(text: str, label: str) -> DiagnoseRules:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise BaselineDataError(f"{label} is not valid YAML: {' '.join(str(exc).split())}") from exc
-    found = raw.get("schema") if isinstance(raw, dict) else None
-    if found != DIAGNOSE_RULES_SCHEMA:
-        raise BaselineDataError(f"{label} is not a diagnose rules file: its schema is {found!r}, expected "
-                                f"{DIAGNOSE_RULES_SCHEMA!r}")
-    try:
-        return DiagnoseRules.model_validate(raw)
-    except ValidationError as exc:
-        raise BaselineDataError(f"{label} is invalid: {validation_errors(exc)}") from exc
+    return load_validated_yaml(text, label, DiagnoseRules, BaselineDataError, schema=DIAGNOSE_RULES_SCHEMA,
+                               what="a diagnose rules file")
 
 
 @cache

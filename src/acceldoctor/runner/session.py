@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import signal
-import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -16,26 +14,7 @@ from acceldoctor.report.model import DeviceInfo, HostInfo, Metric, Report, Resul
 from acceldoctor.report.writer import ReportWriter
 from acceldoctor.runner.pool import WorkerPool, WorkerStartError
 from acceldoctor.runner.worker import Task
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a scheduler ending the job) during a run: handled like Ctrl-C, so workers are stopped."""
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def raise_terminated(signum, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+from acceldoctor.signals import terminate_as_interrupt
 
 
 def _now() -> str:
@@ -83,18 +62,20 @@ def _confirm_regression(first: Result, second: Result) -> Result:
     """Keep the milder of two measurements: a regression counts only when a second measurement repeats it.
 
     Neighbours on a shared host or a brief clock dip can slow one measurement by tens of percent; a device that
-    really regressed is slow both times.
+    really regressed is slow both times. A second run that hung, crashed or errored is itself the problem to report.
     """
     duration = round(first.duration_s + second.duration_s, 4)
-    if second.status not in _SEVERITY:  # the second run errored, hung or crashed: it measured nothing
-        kept = first.model_copy(update={"duration_s": duration})
-        kept.message = (f"{first.message} A second measurement to confirm it ended as {second.status.value}: "
-                        f"{second.message}")
+    if second.status not in _SEVERITY:
+        kept = second.model_copy(update={"duration_s": duration})
+        kept.message = (f"{second.message} (This was a second measurement, taken to confirm a first one judged "
+                        f"{first.status.value}: {first.message.rstrip('.')}.)")
         return kept
     if _SEVERITY[second.status] < _SEVERITY[first.status]:
         kept = second.model_copy(update={"duration_s": duration})
+        outcome = ("did not repeat it, so it counts as noise" if second.status is Status.PASS else
+                   f"was milder ({second.status.value}), so that is what is reported")
         kept.message = (f"{second.message} (a first measurement was judged {first.status.value}: "
-                        f"{first.message.rstrip('.')}; the second did not repeat it, so it counts as noise.)")
+                        f"{first.message.rstrip('.')}; the second {outcome}.)")
         return kept
     kept = first.model_copy(update={"duration_s": duration})
     kept.message = f"{first.message} Confirmed by a second measurement."
@@ -127,7 +108,7 @@ def run_plan(
     report.refresh_summary()
     writer.write(report)
     # A pool the caller passes in stays the caller's to close (it may run several plans on it).
-    with (contextlib.nullcontext(pool) if pool is not None else WorkerPool()) as pool, _terminate_as_interrupt():
+    with (contextlib.nullcontext(pool) if pool is not None else WorkerPool()) as pool, terminate_as_interrupt():
         for item in planned:
             if on_start:
                 on_start(item)

@@ -1,0 +1,40 @@
+"""Reading the project's YAML data files (rules, knowledge base) against their pydantic schema, with one-line errors."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validation_errors(exc: ValidationError, limit: int = 5) -> str:
+    """The first `limit` problems pydantic found, on one line."""
+    parts = []
+    errors = exc.errors()
+    for error in errors[:limit]:
+        where = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    return "; ".join(parts) + more
+
+
+def load_validated_yaml(text: str, label: str, model: type[Model], error: type[Exception],
+                        schema: str | None = None, what: str = "") -> Model:
+    """Parse `text` as YAML and validate it as `model`; any problem raises `error` with a one-line message naming
+    `label`. With `schema`, the document's `schema` field must equal it (else: "LABEL is not WHAT")."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise error(f"{label} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if schema is not None:
+        found = raw.get("schema") if isinstance(raw, dict) else None
+        if found != schema:
+            raise error(f"{label} is not {what or 'the expected file'}: its schema is {found!r}, expected {schema!r}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise error(f"{label} is invalid: {validation_errors(exc)}") from None
