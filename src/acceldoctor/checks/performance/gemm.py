@@ -8,9 +8,8 @@ from typing import Any
 
 import torch
 
-from acceldoctor.baseline.spec_sheets import SpecSheet
 from acceldoctor.checks.context import CheckContext, CheckOutcome
-from acceldoctor.checks.performance._spec import device_name, judge_efficiency, spec_for
+from acceldoctor.checks.performance._spec import device_name, judge_throughput, spec_for
 from acceldoctor.checks.performance._timing import Measurement, measure
 from acceldoctor.checks.registry import CheckDoc, Param, register_check
 from acceldoctor.report.model import Metric, Status
@@ -19,14 +18,6 @@ from acceldoctor.report.model import Metric, Status
 CPU_SIZES = {"standard": [256, 512, 1024], "full": [256, 512, 1024, 2048]}
 ACCELERATOR_SIZES = {"standard": [1024, 2048, 4096, 8192], "full": [1024, 2048, 4096, 8192, 16384]}
 INT8 = "int8"
-
-
-def efficiency_of(spec: SpecSheet, dtype: str, tflops: float) -> tuple[float, float] | None:
-    """(measured / peak, peak) for `dtype` when the spec sheet lists a peak for it."""
-    efficiency = spec.efficiency("tflops", dtype, tflops)
-    if efficiency is None:
-        return None
-    return efficiency, float(spec.peak("tflops", dtype))
 
 
 @dataclass
@@ -186,25 +177,14 @@ def check_gemm(ctx: CheckContext) -> CheckOutcome:
     warn_at, fail_at = float(ctx.params["warn_efficiency"]), float(ctx.params["fail_efficiency"])
     spec = spec_for(ctx.device)
     metrics: list[Metric] = []
-    status = Status.PASS
-    problems: list[str] = []
     for r in results:
         metrics += [
             Metric(name="tflops", value=r.tflops, unit=r.unit, dtype=r.dtype),
             Metric(name="tflops_spread", value=r.spread, unit="ratio", dtype=r.dtype),
             Metric(name="peak_size", value=r.size, unit="n", dtype=r.dtype),
         ]
-        judged = efficiency_of(spec, r.dtype, r.tflops) if spec is not None else None
-        if judged is None:
-            continue
-        eff, peak = judged
-        metrics.append(Metric(name="efficiency", value=eff, unit="ratio", dtype=r.dtype, threshold=warn_at))
-        verdict = judge_efficiency(eff, warn_at, fail_at)
-        if verdict is not Status.PASS:
-            limit = fail_at if verdict is Status.FAIL else warn_at
-            problems.append(f"{r.dtype} reaches {r.tflops:.3g} {r.unit}, only {eff:.1%} efficiency against the "
-                            f"spec sheet's {peak:g} (below {limit:.0%})")
-            status = Status.FAIL if Status.FAIL in (status, verdict) else Status.WARN
+    verdict = judge_throughput(spec, [(r.dtype, r.tflops, r.unit) for r in results], warn_at, fail_at, metrics)
+    status, problems = verdict.status, verdict.problems
     budget = float(ctx.params["max_size_s"])
     if not results:
         return CheckOutcome(Status.SKIP, f"every matrix size would take longer than max_size_s={budget:g} s to measure "

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from acceldoctor.checks.context import CheckContext, CheckOutcome
 from acceldoctor.checks.dtypes import FP32, DtypeVariant
-from acceldoctor.checks.performance._spec import device_name, judge_efficiency, spec_for
+from acceldoctor.checks.performance._spec import device_name, judge_throughput, spec_for
 from acceldoctor.checks.performance._timing import measure
 from acceldoctor.checks.performance._transformer import TransformerShape, build_model, language_model_loss
 from acceldoctor.checks.registry import CheckDoc, Param, register_check
@@ -268,22 +268,9 @@ def check_train_step(ctx: CheckContext) -> CheckOutcome:
                             metrics)
     warn_at, fail_at = float(ctx.params["warn_efficiency"]), float(ctx.params["fail_efficiency"])
     spec = spec_for(ctx.device)
-    status = Status.PASS
-    problems: list[str] = []
-    judged = 0
-    for r in runs:
-        tflops = flops / r.step_s / 1e12
-        efficiency = spec.efficiency("tflops", r.dtype, tflops) if spec is not None else None
-        if efficiency is None:
-            continue
-        judged += 1
-        metrics.append(Metric(name="efficiency", value=efficiency, unit="ratio", dtype=r.dtype, threshold=warn_at))
-        verdict = judge_efficiency(efficiency, warn_at, fail_at)
-        if verdict is not Status.PASS:
-            limit = fail_at if verdict is Status.FAIL else warn_at
-            problems.append(f"{r.dtype} reaches {tflops:.3g} TFLOP/s, only {efficiency:.1%} efficiency (MFU) "
-                            f"against the spec sheet's {spec.peak('tflops', r.dtype):g} (below {limit:.0%})")
-            status = Status.FAIL if Status.FAIL in (status, verdict) else Status.WARN
+    verdict = judge_throughput(spec, [(r.dtype, flops / r.step_s / 1e12, "TFLOP/s") for r in runs], warn_at, fail_at,
+                               metrics, what="efficiency (MFU)")
+    status, problems, judged = verdict.status, verdict.problems, verdict.judged
     if problems:
         more = f" ({len(problems) - 1} more dtype(s) below par)" if len(problems) > 1 else ""
         return CheckOutcome(status, f"Training throughput of the {shape.describe()} is low: {problems[0]}{more}"
