@@ -1,18 +1,15 @@
 """What goes into a bundle: each collector on its own, the redacted and capped copy of logs, and the archive as a
 whole (written whole or not at all)."""
 
-import gzip
 import json
 import os
-import tarfile
+import signal
 import time
 
 import pytest
 
-from acceldoctor.bundle import BundleRequest, build_bundle, collect, tools
+from acceldoctor.bundle import collect, tools
 from acceldoctor.bundle.collect import Item, Skipped
-from acceldoctor.bundle.logs import copy_redacted
-from acceldoctor.explain.reader import LogReadError
 
 
 def _tool(folder, name, script):
@@ -55,6 +52,45 @@ def test_a_hanging_tool_is_stopped_at_its_timeout(only_these_tools):
     code, out, note = tools.run_tool(["xpu-smi", "discovery"], timeout=0.5)
     assert time.monotonic() - start < 10
     assert code is None and note == "timed out after 0.5 s" and out == b"started\n"
+
+
+def test_output_beyond_the_cap_stops_the_tool(only_these_tools):
+    _tool(only_these_tools, "lspci", "while :; do echo 0123456789abcdef; done\n")
+    start = time.monotonic()
+    code, out, note = tools.run_tool(["lspci"], timeout=30, max_bytes=100_000)
+    assert time.monotonic() - start < 10
+    assert code is None and len(out) == 100_000 and out.startswith(b"0123456789abcdef\n")
+    assert note == "output cut at 100000 bytes; stopped there"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"  # dead, its parent not yet told
+    except FileNotFoundError:
+        return True
+
+
+def test_ctrl_c_while_a_tool_runs_kills_it_and_its_children(only_these_tools, tmp_path):
+    pid_file = tmp_path / "child.pid"
+    _tool(only_these_tools, "xpu-smi", f"sleep 60 & echo $! > {pid_file}; wait\n")
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.0)
+        with pytest.raises(KeyboardInterrupt):
+            tools.run_tool(["xpu-smi"], timeout=30)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(child)
 
 
 def test_kernel_log_says_why_when_nothing_is_readable(only_these_tools):
@@ -129,84 +165,3 @@ def test_explain_redacts_templates_made_from_secret_lines(tmp_path):
     assert group["template"] == "FeederError: bad key <redacted> and <redacted>"
     assert document["exit_code"] == 1 and item.note.startswith("exit code 1")
     assert collect.collect_explain([]) == [Skipped("explain.json", "no logs given")]
-
-
-def _lines(n, width=60):
-    return "".join(f"line {i:06d} " + "x" * (width - 13) + "\n" for i in range(n))
-
-
-def test_a_log_over_the_cap_keeps_its_last_whole_lines(tmp_path):
-    log = tmp_path / "big.log"
-    log.write_text(_lines(1000))
-    copied = copy_redacted(log, cap=6000)
-    data = copied.reader.read(-1)
-    assert len(data) == copied.size <= 6000 and copied.truncated and not copied.compressed
-    assert data.startswith(b"line ") and data.endswith(b"line 000999 " + b"x" * 47 + b"\n")
-    assert copied.text_bytes == copied.file_bytes == 60000
-    copied.close()
-
-
-def test_a_gzip_log_is_decompressed_and_its_tail_kept_in_bounded_storage(tmp_path):
-    log = tmp_path / "big.log.gz"
-    log.write_bytes(gzip.compress((_lines(5000) + "password=hunter2\n").encode()))
-    copied = copy_redacted(log, cap=10000)
-    data = copied.reader.read(-1)
-    assert len(data) == copied.size <= 10000 and copied.truncated and copied.compressed
-    assert data.startswith(b"line ") and data.endswith(b"password=<redacted>\n")
-    assert copied.text_bytes == 5000 * 60 + 17 and copied.counts == {"secret_pair": 1}
-    copied.close()
-
-
-def test_a_key_cut_by_the_cap_leaks_none_of_its_lines(tmp_path):
-    log = tmp_path / "key.log"
-    body = [f"KEYMATERIAL{i:04d}" + "Q" * 50 for i in range(100)]
-    log.write_text(_lines(100) + "-----BEGIN PRIVATE KEY-----\n" + "\n".join(body) + "\n-----END PRIVATE KEY-----\n"
-                   + "after the key\n")
-    copied = copy_redacted(log, cap=3000)
-    data = copied.reader.read(-1)
-    assert b"KEYMATERIAL" not in data and data == b"-----END PRIVATE KEY-----\nafter the key\n"
-    copied.close()
-
-
-@pytest.mark.parametrize(("make", "reason"), [
-    (lambda p: None, "no such file"),
-    (lambda p: p.write_bytes(b"\x7fELF\x00\x00\x01binary"), "binary file, not a text log"),
-    (lambda p: p.write_bytes(b"\x1f\x8b\x08 not really gzip"), "corrupt or truncated compressed data"),
-])
-def test_a_log_that_cannot_be_copied_says_why(tmp_path, make, reason):
-    path = tmp_path / "x.log"
-    make(path)
-    with pytest.raises(LogReadError, match=reason):
-        copy_redacted(path, cap=1000)
-
-
-def test_the_bundle_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
-    out = tmp_path / "b.tgz"
-    out.write_bytes(b"previous bundle")
-
-    def interrupted():
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(collect, "collect_pip_freeze", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        build_bundle(BundleRequest(output=out, cwd=tmp_path, environ={}))
-    assert out.read_bytes() == b"previous bundle" and sorted(p.name for p in tmp_path.iterdir()) == ["b.tgz"]
-
-
-def test_a_failing_collector_costs_only_its_item(tmp_path, monkeypatch):
-    def broken():
-        raise ValueError("metadata is corrupt")
-
-    monkeypatch.setattr(collect, "collect_pip_freeze", broken)
-    (tmp_path / "a.log").write_text("hello\n")
-    out = tmp_path / "b.tar.gz"
-    result = build_bundle(BundleRequest(output=out, logs=[tmp_path / "a.log", tmp_path / "gone.log", out],
-                                        cwd=tmp_path, environ={}))
-    assert oct(out.stat().st_mode & 0o777) == "0o600"
-    skipped = {s.name: s for s in result.skipped}
-    assert "ValueError: metadata is corrupt" in skipped["pip-freeze.txt"].reason
-    assert skipped["logs/gone.log"].reason == "no such file" and skipped["logs/gone.log"].source.endswith("gone.log")
-    with tarfile.open(out) as tar:
-        names = [m.name.split("/", 1)[1] for m in tar.getmembers() if m.isfile()]
-    assert names[-1] == "manifest.json" and "logs/a.log" in names and "logs/b.tar.gz" not in names
-    assert result.folder.startswith("acceldoctor-bundle-") and result.folder.endswith("Z")

@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from acceldoctor.bundle import BundleRequest, build_bundle
+from acceldoctor.bundle.build import BundleRequest, build_bundle
 from acceldoctor.bundle.redact import (
     REDACTED,
     StreamRedactor,

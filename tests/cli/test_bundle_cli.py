@@ -58,8 +58,16 @@ def test_a_bad_output_path_is_a_one_line_usage_error(cli, tmp_path, output, need
     assert list(tmp_path.iterdir()) == []
 
 
-def test_output_is_required_and_max_log_mb_must_be_positive(cli, tmp_path):
+def test_output_is_required(cli):
     missing = cli("bundle")
     assert missing.returncode == 2 and "--output" in missing.stderr and "Traceback" not in missing.stderr
-    zero = cli("bundle", "-o", str(tmp_path / "b.tgz"), "--max-log-mb", "0")
-    assert zero.returncode == 2 and "--max-log-mb must be more than 0" in zero.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "inf", "nan", "1e308"])
+def test_max_log_mb_must_be_a_finite_positive_number(cli, tmp_path, value):
+    proc = cli("bundle", "-o", str(tmp_path / "b.tgz"), "--max-log-mb", value)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--max-log-mb must be a finite number more than 0" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr and "internal error" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []

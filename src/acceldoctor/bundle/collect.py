@@ -86,19 +86,18 @@ def collect_pip_freeze() -> Collected:
 
 
 def discover_devices():
-    """(DeviceInfo list, HostInfo) or the exception that stopped discovery."""
-    try:
-        from acceldoctor.devices.discovery import list_devices
-        from acceldoctor.devices.versions import host_info
+    """(DeviceInfo list, HostInfo). The bundle runs it guarded (build.guarded): what it raises (no torch, a broken
+    vendor runtime) is handed to collect_devices and collect_versions in its place, and noted by them."""
+    from acceldoctor.devices.discovery import list_devices
+    from acceldoctor.devices.versions import host_info
 
-        return list_devices(), host_info()
-    except Exception as exc:  # no torch, a broken vendor runtime: the rest of the bundle still matters
-        return exc
+    return list_devices(), host_info()
 
 
 def collect_devices(inventory) -> Collected:
-    if isinstance(inventory, Exception):
-        return [Skipped("devices.json", f"device discovery failed: {describe_exception(inventory)}")]
+    """The inventory as `acceldoctor devices --json` gives it; `inventory` is discover_devices' result or error."""
+    if isinstance(inventory, BaseException):
+        return [Skipped("devices.json", f"device discovery failed: {describe_exception(inventory, where=True)}")]
     found, host = inventory
     return [Item("devices.json", _json({"host": host.model_dump(), "devices": [d.model_dump() for d in found]}),
                  kind="json", source="acceldoctor devices --json")]
@@ -121,7 +120,7 @@ def collect_versions(inventory) -> Collected:
         "uname": {"system": uname.system, "node": uname.node, "release": uname.release, "version": uname.version,
                   "machine": uname.machine},
     }
-    if isinstance(inventory, Exception):
+    if isinstance(inventory, BaseException):
         info["host_error"] = describe_exception(inventory)
     else:
         found, host = inventory
@@ -220,8 +219,8 @@ def collect_explain(log_files: list[Path]) -> Collected:
     if not log_files:
         return [Skipped("explain.json", "no logs given")]
     from acceldoctor.explain.knowledge import load_knowledge_base
-    from acceldoctor.explain.report import explain_json
-    from acceldoctor.explain.rootcause import SERIOUS, find_root_cause
+    from acceldoctor.explain.report import explain_exit_code, explain_json
+    from acceldoctor.explain.rootcause import find_root_cause
     from acceldoctor.explain.scan import scan
     from acceldoctor.explain.unrecognized import normalize
 
@@ -229,8 +228,7 @@ def collect_explain(log_files: list[Path]) -> Collected:
     if not result.files:
         return [Skipped("explain.json", "no log could be read")]
     root = find_root_cause(result.findings, result.ranks_seen)
-    problems = any(f.entry.severity in SERIOUS for f in result.findings) or result.unrecognized.templates
-    code = 1 if problems else 0
+    code = explain_exit_code(result)
     note = (f"exit code {code}: {len(result.findings)} finding(s), "
             f"{len(result.unrecognized.templates)} unrecognized error template(s)")
     document = json.loads(explain_json(result, root, code))

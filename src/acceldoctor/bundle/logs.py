@@ -1,14 +1,17 @@
 """Copy a log into the bundle redacted, keeping at most its last `cap` bytes, in bounded memory and disk.
 
-Plain files larger than the cap are read from `size - cap` on (the first partial line dropped); whether that point
-lies inside a PEM private key is decided by the first key marker after it, so a key cut in half still goes.
-Compressed logs are decompressed as they are read (explain's reader: gzip by content, binary files refused) and
-their redacted text kept in two rotating temporary files of `cap` bytes, of which the tail is stored.
+Logs are read with explain's reader (gzip by content, binary files refused, a compressed log cut short kept up to
+where it breaks), except the tail of a plain file over the cap, read from `size - cap` on (the first partial line
+dropped); whether that point lies inside a PEM private key is decided by the first key marker after it, so a key
+cut in half still goes. The redacted text goes to two rotating temporary files of `cap` bytes, of which the tail
+is stored. A line too long to hold (over MAX_LINE_BYTES) reaches the redactor in parts, each cut at a point where
+redacting the two sides apart gives what redacting them together does, so a secret across a cut is still found.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import tempfile
 from collections import Counter
@@ -86,23 +89,6 @@ def _line_start(f: BinaryIO, offset: int, size: int) -> int:
     return offset if newline in (-1, 0) else min(size, offset + newline)
 
 
-def _line_blocks(f: BinaryIO) -> Iterator[bytes]:
-    """Blocks of whole lines from the current position; a line over MAX_LINE_BYTES is cut at a space if it can be."""
-    carry = b""
-    while chunk := f.read(BLOCK_BYTES):
-        data = carry + chunk
-        cut = data.rfind(b"\n") + 1
-        if cut == 0:
-            if len(data) < MAX_LINE_BYTES:
-                carry = data
-                continue
-            cut = max(data.rfind(b" "), data.rfind(b"\t")) + 1 or len(data)
-        yield data[:cut]
-        carry = data[cut:]
-    if carry:
-        yield carry
-
-
 def _starts_inside_key(f: BinaryIO, offset: int) -> bool:
     """Whether the first private key marker at or after `offset` ends a key (the text starts inside one)."""
     f.seek(offset)
@@ -115,6 +101,62 @@ def _starts_inside_key(f: BinaryIO, offset: int) -> bool:
     return False
 
 
+CUT_CONTEXT = 1024  # bytes each side of a cut through a long line over which the redaction is checked
+_CUT_TRIES = 64
+_SEPARATOR = re.compile(rb"[\s,;&]")
+
+
+def _redacted(data: bytes) -> bytes:
+    return StreamRedactor().feed_bytes(data)
+
+
+def _cut_is_safe(data: bytes, at: int) -> bool:
+    """Whether cutting `data` at `at` changes nothing the redaction does within CUT_CONTEXT bytes either side:
+    then no secret (up to CUT_CONTEXT bytes long) straddles the cut."""
+    before, after = data[max(0, at - CUT_CONTEXT): at], data[at: at + CUT_CONTEXT]
+    return _redacted(before) + _redacted(after) == _redacted(before + after)
+
+
+def _safe_cut(data: bytes) -> int:
+    """Where to cut `data`, which ends inside a line too long to hold: at least CUT_CONTEXT bytes before its end (the
+    check needs the text after the cut), after a separator where there is one, where no secret straddles the cut.
+    Among text made of nothing but secret-looking spans, where every point tried fails, the last one is taken."""
+    high = len(data) - CUT_CONTEXT
+    if high <= 0:
+        return 0
+    low = max(0, high - 8 * CUT_CONTEXT)
+    after_separators = [m.end() for m in _SEPARATOR.finditer(data, low, high)][::-1]
+    anywhere = range(high, low, -(CUT_CONTEXT // 4))  # for text without separators (base64, hex dumps)
+    for at in itertools.islice(itertools.chain(after_separators[: _CUT_TRIES // 2], anywhere), _CUT_TRIES):
+        if _cut_is_safe(data, at):
+            return at
+    return high
+
+
+class _Pieces:
+    """Makes the chunks a file is read in into pieces the redactor can take one at a time: whole lines, and parts of
+    a line too long to hold (over MAX_LINE_BYTES), each cut at a point _safe_cut found; the text after that point is
+    held back and given with the next chunk. Holds at most MAX_LINE_BYTES."""
+
+    def __init__(self) -> None:
+        self.held = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self.held + chunk if self.held else chunk
+        if data.endswith(b"\n"):
+            self.held = b""
+            return data
+        cut = data.rfind(b"\n") + 1
+        if len(data) - cut >= MAX_LINE_BYTES:
+            cut = _safe_cut(data)  # within the last line: it is longer than the stretch _safe_cut looks at
+        self.held = data[cut:]
+        return data[:cut]
+
+    def rest(self) -> bytes:
+        rest, self.held = self.held, b""
+        return rest
+
+
 @dataclass
 class CopiedLog:
     reader: _Chain
@@ -125,63 +167,75 @@ class CopiedLog:
     compressed: bool
     counts: Counter
     sink: TailSink
+    partial: str | None = None  # why the log was read only up to some line (what came before is kept)
 
     def close(self) -> None:
         self.sink.close()
 
 
-def _open_error(path: Path, exc: OSError) -> LogReadError:
-    if isinstance(exc, FileNotFoundError):
-        return LogReadError(f"{path}: no such file")
-    if isinstance(exc, IsADirectoryError):
-        return LogReadError(f"{path}: is a folder")
-    return LogReadError(f"{path}: cannot read: {exc.strerror or exc}")
+def _tail_chunks(path: Path, start: int, block_bytes: int) -> Iterator[bytes]:
+    """The bytes of a plain file from `start` on, in chunks cut anywhere (_Pieces makes lines of them).
 
-
-def copy_redacted(path: Path, cap: int, folder: Path | None = None) -> CopiedLog:
-    """Redact `path` into temporary storage, keeping its last `cap` bytes; raises LogReadError (one line)."""
+    Not explain's read_blocks: it reads a file from its first byte, and the point of a tail is that the part of a
+    large log before it is never read (read_blocks did open the file first, and refused it if missing or binary).
+    """
     try:
-        size = path.stat().st_size
-        if not path.is_file() and not path.is_dir():
-            raise LogReadError(f"{path}: not a regular file")
         with path.open("rb") as f:
-            head = f.read(8192)
+            f.seek(start)
+            while chunk := f.read(block_bytes):
+                yield chunk
     except OSError as exc:
-        raise _open_error(path, exc) from None
-    compressed = head[:2] == GZIP_MAGIC
-    in_key, start = False, 0
-    if not compressed and size > cap:
-        if b"\x00" in head:
-            raise LogReadError(f"{path}: binary file, not a text log")
-        try:
-            with path.open("rb") as f:
-                start = _line_start(f, size - cap, size)
-                in_key = _starts_inside_key(f, start)
-        except OSError as exc:
-            raise _open_error(path, exc) from None
+        raise LogReadError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def copy_redacted(path: Path, cap: int, folder: Path | None = None, block_bytes: int = BLOCK_BYTES) -> CopiedLog:
+    """Redact `path` into temporary storage, keeping its last `cap` bytes; raises LogReadError (one line)."""
+    path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise LogReadError(f"{path}: not a regular file")  # a pipe or device: could block, or never end
+    blocks = read_blocks(path, block_bytes)
+    try:
+        first = next(blocks, None)  # opens the file: missing, a folder, unreadable, binary: LogReadError
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            compressed = f.read(2) == GZIP_MAGIC
+            start = _line_start(f, size - cap, size) if not compressed and size > cap else 0
+            in_key = bool(start) and _starts_inside_key(f, start)
+    except OSError as exc:  # removed or made unreadable since read_blocks opened it
+        blocks.close()
+        raise LogReadError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if start:
+        blocks.close()
+        chunks: Iterator[bytes] = _tail_chunks(path, start, block_bytes)
+    else:
+        chunks = itertools.chain([first.data] if first else [], (block.data for block in blocks))
     redactor = StreamRedactor(in_private_key=in_key)
     sink = TailSink(cap, folder)
-    read = 0
+    pieces = _Pieces()
+    read, partial = 0, None
     try:
-        if start:
-            with path.open("rb") as f:
-                f.seek(start)
-                for block in _line_blocks(f):
-                    sink.write(redactor.feed_bytes(block))
-                    read += len(block)
-        else:
-            for block in read_blocks(path):
-                sink.write(redactor.feed_bytes(block.data))
-                read += len(block.data)
+        try:
+            for chunk in chunks:
+                sink.write(redactor.feed_bytes(pieces.feed(chunk)))
+                read += len(chunk)
+        except LogReadError as exc:
+            if not exc.lines_read:
+                raise
+            # gzipped while still being written, or a read error: keep what came before it
+            partial = (f"truncated compressed data after line {exc.lines_read}" if compressed
+                       else str(exc).removeprefix(f"{path}: "))
+        sink.write(redactor.feed_bytes(pieces.rest()))
         reader, kept = sink.finish()
-    except OSError as exc:
+    except OSError as exc:  # the temporary files
         sink.close()
-        raise _open_error(path, exc) from None
+        raise LogReadError(f"{path}: cannot copy: {exc.strerror or exc}") from None
     except BaseException:
         sink.close()
         raise
+    finally:
+        blocks.close()
     truncated = bool(start) or kept < sink.written
-    return CopiedLog(reader, kept, read + start, size, truncated, compressed, redactor.counts, sink)
+    return CopiedLog(reader, kept, read + start, size, truncated, compressed, redactor.counts, sink, partial)
 
 
 @contextlib.contextmanager

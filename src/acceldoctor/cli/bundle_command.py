@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
+import math
 import os
-import signal
-import threading
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
 from acceldoctor.cli.errors import UsageError
+from acceldoctor.signals import Terminated, terminate_as_interrupt
 
 
 def _check_output(output: Path) -> None:
-    from acceldoctor.bundle import BUNDLE_SUFFIXES
+    from acceldoctor.bundle.build import BUNDLE_SUFFIXES
 
     if not output.name.endswith(BUNDLE_SUFFIXES):
         raise UsageError(f"the bundle must be a .tar.gz or .tgz file, not {output}")
@@ -50,7 +49,7 @@ def _summary(result, console: Console) -> None:
     for member in result.members:
         if member.name == "explain.json" and member.note:
             console.print(f"  explain: {escape(member.note)}", highlight=False)
-        elif member.name.startswith("logs/") and member.note and "kept the last" in member.note:
+        elif member.truncated and member.note:
             console.print(f"  {escape(member.name)}: {escape(member.note)}", highlight=False)
     for skipped in result.skipped:
         if skipped.source and skipped.name.startswith("logs/"):
@@ -59,38 +58,19 @@ def _summary(result, console: Console) -> None:
             console.print(f"  skipped {escape(skipped.name)}: {escape(skipped.reason)}", highlight=False)
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM while the bundle is written: unwinds like Ctrl-C, so the temporary file is removed."""
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt():
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def raise_terminated(signum, frame):
-        raise _Terminated()
-
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run_bundle_command(output: Path, logs: list[Path], reports: list[Path] | None, max_log_mb: float) -> int:
-    from acceldoctor.bundle import BundleError, BundleRequest, build_bundle
+    from acceldoctor.bundle.build import BundleError, BundleRequest, build_bundle
 
     _check_output(output)
-    if not max_log_mb > 0:
-        raise UsageError(f"--max-log-mb must be more than 0, not {max_log_mb:g}")
+    max_log_bytes = max_log_mb * 2**20
+    if not (max_log_mb > 0 and math.isfinite(max_log_bytes)):  # nan, inf, and 1e308 (inf once in bytes)
+        raise UsageError(f"--max-log-mb must be a finite number more than 0, not {max_log_mb:g}")
     request = BundleRequest(output=output, logs=list(logs), reports=list(reports) if reports else None,
-                            max_log_bytes=max(1, int(max_log_mb * 2**20)))
+                            max_log_bytes=max(1, int(max_log_bytes)))
     console = Console(highlight=False, soft_wrap=True)
     progress_console = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        with _terminate_as_interrupt():
+        with terminate_as_interrupt():
             if progress_console.is_terminal:
                 with progress_console.status("collecting the bundle") as status:
                     result = build_bundle(request, lambda message: status.update(escape(message)))
@@ -99,7 +79,7 @@ def run_bundle_command(output: Path, logs: list[Path], reports: list[Path] | Non
     except BundleError as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt as exc:
-        terminated = isinstance(exc, _Terminated)
+        terminated = isinstance(exc, Terminated)
         raise UsageError(f"{'terminated' if terminated else 'interrupted'}; no bundle was written",
                          exit_code=143 if terminated else 130) from None
     _summary(result, console)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from acceldoctor.report.model import Report, Result
 
@@ -21,20 +24,24 @@ def default_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_atomically(path: Path, text: str, file_mode: int | None = None, what: str = "file") -> None:
-    """Replace `path` by `text` through a temporary file and a rename: a reader never sees half a file.
+@contextlib.contextmanager
+def atomic_output(path: Path, file_mode: int | None = None, what: str = "file") -> Iterator[BinaryIO]:
+    """A binary file whose content replaces `path` (by a rename) when the block ends without an exception.
 
-    Raises ReportWriteError with a one-line message; on any failure the previous file is left as it was.
+    The file is a hidden temporary one in the same folder (`.NAME.XXXX.partial`), so a reader never sees half a
+    file; it gets `file_mode` (default: what open() would give under the umask). On any exception, Ctrl-C
+    included, the temporary file is removed and `path` left as it was; an OSError becomes ReportWriteError with a
+    one-line message naming `what`.
     """
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     except OSError as exc:
         raise ReportWriteError(f"cannot write {what} to {path}: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), default_file_mode() if file_mode is None else file_mode)
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(fd, default_file_mode() if file_mode is None else file_mode)
+            yield f
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -42,6 +49,15 @@ def write_atomically(path: Path, text: str, file_mode: int | None = None, what: 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomically(path: Path, text: str, file_mode: int | None = None, what: str = "file") -> None:
+    """Replace `path` by `text` (UTF-8) through a temporary file and a rename: a reader never sees half a file.
+
+    Raises ReportWriteError with a one-line message; on any failure the previous file is left as it was.
+    """
+    with atomic_output(path, file_mode, what) as f:
+        f.write(text.encode("utf-8"))
 
 
 class ReportWriter:
