@@ -22,19 +22,25 @@ def validation_errors(exc: ValidationError, limit: int = 5) -> str:
     return "; ".join(parts) + more
 
 
-def load_validated_yaml(text: str, label: str, model: type[Model], error: type[Exception],
-                        schema: str | None = None, what: str = "") -> Model:
-    """Parse `text` as YAML and validate it as `model`; any problem raises `error` with a one-line message naming
-    `label`. With `schema`, the document's `schema` field must equal it (else: "LABEL is not WHAT")."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise error(f"{label} is not valid YAML: {' '.join(str(exc).split())}") from None
+def validate_document(raw: object, label: str, model: type[Model], error: type[Exception], schema: str | None = None,
+                      not_it: str = "the expected file", hint: str = "") -> Model:
+    """Validate a parsed document as `model`; with `schema`, its `schema` field must equal it first. Problems raise
+    `error` with a one-line message naming `label`."""
     if schema is not None:
         found = raw.get("schema") if isinstance(raw, dict) else None
         if found != schema:
-            raise error(f"{label} is not {what or 'the expected file'}: its schema is {found!r}, expected {schema!r}")
+            raise error(f"{label} is not {not_it}: its schema is {found!r}, expected {schema!r}{hint}")
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         raise error(f"{label} is invalid: {validation_errors(exc)}") from None
+
+
+def load_validated_yaml(text: str, label: str, model: type[Model], error: type[Exception],
+                        schema: str | None = None, not_it: str = "the expected file") -> Model:
+    """Parse `text` as YAML, then validate_document it."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise error(f"{label} is not valid YAML: {' '.join(str(exc).split())}") from None
+    return validate_document(raw, label, model, error, schema, not_it)

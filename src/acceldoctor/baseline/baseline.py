@@ -22,10 +22,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from acceldoctor.baseline.rules import BaselineDataError, BaselineRules, Thresholds
-from acceldoctor.datafiles import validation_errors
+from acceldoctor.datafiles import validate_document
 from acceldoctor.report.model import Report, Result, Status
 
 BASELINE_SCHEMA = "acceldoctor.baseline/1"
@@ -169,14 +169,7 @@ def _read_json(path: Path, what: str) -> object:
 
 def _load_document(path: Path, what: str, schema: str, model: type[BaseModel], not_it: str, hint: str = "") -> Any:
     """Read `path` as JSON, check its `schema` field, validate it as `model`; one-line errors throughout."""
-    raw = _read_json(path, what)
-    found = raw.get("schema") if isinstance(raw, dict) else None
-    if found != schema:
-        raise BaselineDataError(f"{path} is not {not_it}: its schema is {found!r}, expected {schema!r}{hint}")
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise BaselineDataError(f"{what} {path} is invalid: {validation_errors(exc)}") from exc
+    return validate_document(_read_json(path, what), f"{what} {path}", model, BaselineDataError, schema, not_it, hint)
 
 
 def load_baseline(path: Path) -> Baseline:

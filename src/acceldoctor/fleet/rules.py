@@ -88,7 +88,7 @@ class DiagnoseRules(BaseModel):
 
 def _read(text: str, label: str) -> DiagnoseRules:
     return load_validated_yaml(text, label, DiagnoseRules, BaselineDataError, schema=DIAGNOSE_RULES_SCHEMA,
-                               what="a diagnose rules file")
+                               not_it="a diagnose rules file")
 
 
 @cache
