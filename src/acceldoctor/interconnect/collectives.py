@@ -243,7 +243,8 @@ def _short(exc: BaseException) -> str:
 def measure_collective(op: str, size_bytes: int, *, device, warmup: int = 2, repeats: int = 10,
                        dtype: torch.dtype = torch.float32,
                        input_fault: Callable[[torch.Tensor], None] | None = None) -> CollectiveResult:
-    """Time `op` at `size_bytes` (nccl-tests' convention) on every rank and check every call's result.
+    """Time `op` at `size_bytes` (nccl-tests' convention) on every rank, and check the result of the probe call, of
+    every warm-up call and of the last timed call bit-exactly.
 
     `input_fault`, when given on a rank, alters that rank's contribution in place after it is built: the
     self-test of the correctness check (a rank sending wrong data must be caught and named).
@@ -298,7 +299,10 @@ def measure_collective(op: str, size_bytes: int, *, device, warmup: int = 2, rep
             synchronize(device)
             if i >= warmup:
                 times.append(time.perf_counter() - begin)
-            check()
+            # Reading a fresh result slows the next call (measured: 30-45% at 1 MiB on gloo), so a timed call is
+            # never preceded by a check: the warm-ups and the last timed call are checked, the others only timed.
+            if i < warmup or i == warmup + repeats - 1:
+                check()
     outcome = RankOutcome(rank, tuple(times), tally["calls"], tally["wrong"], wrong_by_source, tally["unattributed"])
     outcomes: list[RankOutcome | None] = [None] * n
     dist.all_gather_object(outcomes, outcome)
