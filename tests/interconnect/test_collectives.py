@@ -2,17 +2,14 @@
 
 import datetime
 import math
-import queue
-import socket
-import time
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from acceldoctor.interconnect import stats
 from acceldoctor.interconnect.collectives import _SumCode, measure_collective
+from acceldoctor.interconnect.launch import launch_local
 
 SIZES = (4 * 1024, 64 * 1024)
 WARMUP, REPEATS = 1, 3
@@ -29,56 +26,25 @@ def zero_first(tensor: torch.Tensor) -> None:
     tensor[0] = 0  # a dropped contribution: attributable inside a sum
 
 
-def _rank_main(rank: int, world_size: int, port: int, jobs: list, results) -> None:
-    torch.set_num_threads(1)  # 2 cores shared by up to 4 ranks
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size,
-                            timeout=datetime.timedelta(seconds=GROUP_TIMEOUT_S))
-    try:
-        for key in jobs:
-            op, size, fault = key
-            input_fault = fault if fault is not None and rank == FAULTY_RANK else None
-            try:
-                result = measure_collective(op, size, device="cpu", warmup=WARMUP, repeats=REPEATS,
-                                            input_fault=input_fault)
-            except Exception as exc:  # reported to the test rather than lost in a child's stderr
-                result = f"{type(exc).__name__}: {exc}"
-            if rank == 0:
-                results.put((key, result))
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _run_jobs(ctx, jobs: list) -> dict | None:
+    """On each rank: every (op, size, fault) job; rank 0 returns its result per job."""
+    collected = {}
+    for key in jobs:
+        op, size, fault = key
+        input_fault = fault if fault is not None and ctx.rank == FAULTY_RANK else None
+        try:
+            result = measure_collective(op, size, device=ctx.device, warmup=WARMUP, repeats=REPEATS,
+                                        input_fault=input_fault)
+        except Exception as exc:  # reported to the test rather than lost in a child's stderr
+            result = f"{type(exc).__name__}: {exc}"
+        collected[key] = result
+    return collected if ctx.rank == 0 else None
 
 
 def _run_group(world_size: int, jobs: list) -> dict:
     """Run `jobs` (op, size, fault) on `world_size` spawned gloo ranks; rank 0's result per job."""
-    context = mp.get_context("spawn")
-    results = context.Queue()
-    port = _free_port()
-    ranks = [context.Process(target=_rank_main, args=(r, world_size, port, jobs, results)) for r in range(world_size)]
-    for process in ranks:
-        process.start()
-    collected = {}
-    deadline = time.monotonic() + 120
-    try:
-        while len(collected) < len(jobs) and time.monotonic() < deadline:
-            try:
-                key, result = results.get(timeout=1)
-            except queue.Empty:
-                if not all(p.is_alive() for p in ranks):
-                    break
-                continue
-            collected[key] = result
-    finally:
-        for process in ranks:
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-    return collected
+    outcome = launch_local(world_size, _run_jobs, (jobs,), group_timeout_s=GROUP_TIMEOUT_S, deadline_s=120)
+    return outcome.results.get(0) or {}
 
 
 def _healthy_jobs() -> list:

@@ -1,16 +1,11 @@
 """measure_p2p_matrix in real gloo process groups of 2 and 4 CPU ranks: healthy, and with one pair slowed."""
 
-import datetime
 import math
-import queue
-import socket
 import time
 
 import pytest
-import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
+from acceldoctor.interconnect.launch import launch_local
 from acceldoctor.interconnect.p2p import LinkMeasurement, P2PMatrix, _assemble, measure_p2p_matrix
 
 SIZE_BYTES = 4 * 1024 * 1024  # large enough that a scheduler hiccup (~2 ms on 2 busy cores) is not most of it
@@ -32,54 +27,23 @@ def _measure(with_slow_pair: bool, size_bytes: int = SIZE_BYTES) -> P2PMatrix:
                               hook=slow_down_one_pair if with_slow_pair else None)
 
 
-def _rank_main(rank: int, world_size: int, port: int, jobs: list, results) -> None:
-    torch.set_num_threads(1)  # 2 cores shared by up to 4 ranks
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size,
-                            timeout=datetime.timedelta(seconds=GROUP_TIMEOUT_S))
-    try:
-        for key in jobs:
-            name, *size = key if isinstance(key, tuple) else (key,)
-            try:
-                result = _measure(name == "slow_pair", *size)
-            except Exception as exc:  # reported to the test rather than lost in a child's stderr
-                result = f"{type(exc).__name__}: {exc}"
-            if rank == 0:
-                results.put((key, result))
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _run_jobs(ctx, jobs: list) -> dict | None:
+    """On each rank: every job ("healthy", "slow_pair", or a (name, size) pair); rank 0 returns its matrix per job."""
+    collected = {}
+    for key in jobs:
+        name, *size = key if isinstance(key, tuple) else (key,)
+        try:
+            result = _measure(name == "slow_pair", *size)
+        except Exception as exc:  # reported to the test rather than lost in a child's stderr
+            result = f"{type(exc).__name__}: {exc}"
+        collected[key] = result
+    return collected if ctx.rank == 0 else None
 
 
 def _run_group(world_size: int, jobs: list) -> dict:
-    """Run `jobs` ("healthy" or "slow_pair") on `world_size` spawned gloo ranks; rank 0's matrix per job."""
-    context = mp.get_context("spawn")
-    results = context.Queue()
-    port = _free_port()
-    ranks = [context.Process(target=_rank_main, args=(r, world_size, port, jobs, results)) for r in range(world_size)]
-    for process in ranks:
-        process.start()
-    collected = {}
-    deadline = time.monotonic() + 120
-    try:
-        while len(collected) < len(jobs) and time.monotonic() < deadline:
-            try:
-                key, result = results.get(timeout=1)
-            except queue.Empty:
-                if not all(p.is_alive() for p in ranks):
-                    break
-                continue
-            collected[key] = result
-    finally:
-        for process in ranks:
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-    return collected
+    """Run `jobs` on `world_size` spawned gloo ranks; rank 0's matrix per job."""
+    outcome = launch_local(world_size, _run_jobs, (jobs,), group_timeout_s=GROUP_TIMEOUT_S, deadline_s=120)
+    return outcome.results.get(0) or {}
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,11 @@
 """find_stragglers on synthetic timings, and on local-compute timings of a real 4-rank gloo group, one rank slowed."""
 
-import datetime
-import queue
 import random
-import socket
 import time
 
 import pytest
-import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
+from acceldoctor.interconnect.launch import launch_local
 from acceldoctor.interconnect.stragglers import (
     find_stragglers,
     gather_rank_times,
@@ -80,51 +75,19 @@ def slow_down() -> None:
     time.sleep(SLOW_RANK_DELAY_S)
 
 
-def _rank_main(rank: int, world_size: int, port: int, results) -> None:
-    torch.set_num_threads(1)  # 2 cores shared by 4 ranks
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size,
-                            timeout=datetime.timedelta(seconds=GROUP_TIMEOUT_S))
+def _local_compute_times(ctx):
+    """On each rank: time the local compute step (rank SLOW_RANK slowed); every rank's times, gathered."""
     try:
-        try:
-            times = time_local_compute("cpu", 9, size=MATMUL_SIZE, fault=slow_down if rank == SLOW_RANK else None)
-            result = gather_rank_times(times)
-        except Exception as exc:  # reported to the test rather than lost in a child's stderr
-            result = f"{type(exc).__name__}: {exc}"
-        if rank == 0:
-            results.put(result)
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        times = time_local_compute(ctx.device, 9, size=MATMUL_SIZE, fault=slow_down if ctx.rank == SLOW_RANK else None)
+        return gather_rank_times(times)
+    except Exception as exc:  # reported to the test rather than lost in a child's stderr
+        return f"{type(exc).__name__}: {exc}"
 
 
 def _run_group(world_size: int):
     """Local-compute times of every rank, as rank 0 gathered them, or None when the group did not finish."""
-    context = mp.get_context("spawn")
-    results = context.Queue()
-    port = _free_port()
-    ranks = [context.Process(target=_rank_main, args=(r, world_size, port, results)) for r in range(world_size)]
-    for process in ranks:
-        process.start()
-    result = None
-    deadline = time.monotonic() + 120
-    try:
-        while result is None and time.monotonic() < deadline:
-            try:
-                result = results.get(timeout=1)
-            except queue.Empty:
-                if not all(p.is_alive() for p in ranks):
-                    break
-    finally:
-        for process in ranks:
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-    return result
+    outcome = launch_local(world_size, _local_compute_times, group_timeout_s=GROUP_TIMEOUT_S, deadline_s=120)
+    return outcome.results.get(0)
 
 
 def test_a_rank_slowed_in_local_compute_is_the_straggler():
