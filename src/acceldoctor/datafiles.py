@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TypeVar
 
 import yaml
@@ -20,6 +21,17 @@ def validation_errors(exc: ValidationError, limit: int = 5) -> str:
         parts.append(f"{where}: {message}" if where else message)
     more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
     return "; ".join(parts) + more
+
+
+def read_data_file(path: Path, error: type[Exception], what: str) -> str:
+    """The UTF-8 text of a user-given data file; `error` with a one-line message when it cannot be read."""
+    path = Path(path)
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read {what} {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def validate_document(raw: object, label: str, model: type[Model], error: type[Exception], schema: str | None = None,

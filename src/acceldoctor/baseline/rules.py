@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from acceldoctor.datafiles import load_validated_yaml
+from acceldoctor.datafiles import load_validated_yaml, read_data_file
 
 BASELINE_RULES_SCHEMA = "acceldoctor.baseline_rules/1"
 
@@ -93,11 +93,7 @@ def load_baseline_rules(path: Path | None = None) -> BaselineRules:
     """The packaged limits, or those in `path`; a one-line BaselineDataError when they cannot be read or validated."""
     if path is None:
         return _packaged_rules()
-    try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BaselineDataError(f"cannot read rules file {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    return _read_rules(text, str(path))
+    return _read_rules(read_data_file(path, BaselineDataError, "rules file"), str(path))
 
 
 def baseline_rules_markdown(rules: BaselineRules) -> str:

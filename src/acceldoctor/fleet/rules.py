@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from acceldoctor.baseline.rules import BaselineDataError
-from acceldoctor.datafiles import load_validated_yaml
+from acceldoctor.datafiles import load_validated_yaml, read_data_file
 
 DIAGNOSE_RULES_SCHEMA = "acceldoctor.diagnose_rules/1"
 
@@ -101,14 +101,7 @@ def load_diagnose_rules(path: Path | None = None) -> DiagnoseRules:
     """The packaged rules, or those in `path`; a one-line BaselineDataError when they do not validate."""
     if path is None:
         return _packaged()
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise BaselineDataError(f"rules file {path} does not exist") from None
-    except (IsADirectoryError, UnicodeDecodeError, OSError) as exc:
-        raise BaselineDataError(f"cannot read rules file {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    return _read(text, str(path))
+    return _read(read_data_file(path, BaselineDataError, "rules file"), str(path))
 
 
 def _conditions(rule: Rule) -> str:
