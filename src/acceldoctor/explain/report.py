@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from acceldoctor.explain.rootcause import RootCause
+from acceldoctor.explain.rootcause import SERIOUS, RootCause
 from acceldoctor.explain.scan import Finding, ScanResult
 
 EXPLAIN_SCHEMA = "acceldoctor.explain/1"
@@ -19,7 +19,7 @@ SEVERITY_STYLE = {"critical": "bold red", "error": "red", "warning": "yellow", "
 def explain_exit_code(result: ScanResult) -> int:
     """1 when a serious finding or an unrecognized error line was found (error-looking lines nobody knows count as
     problems until a person has looked at them), else 0."""
-    serious = any(f.entry.severity in ("error", "critical") for f in result.findings)
+    serious = any(f.entry.severity in SERIOUS for f in result.findings)
     return 1 if serious or result.unrecognized.templates else 0
 
 

@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from acceldoctor.explain.matcher import CODE_SHAPES
+
 # What makes a line an error worth grouping (a warning is not; a traceback's last line is).
 ERROR_LOOKING = re.compile(
     r"\b(?:ERROR|FATAL|CRITICAL|FAILED|FAILURE)\b"  # upper-case severity words
@@ -25,7 +27,7 @@ _ERROR_WORD_ANY_CASE = re.compile(r"\berror\b\s*[:\]]|\bfailed\b", re.IGNORECASE
 # Every line ERROR_LOOKING or _ERROR_WORD_ANY_CASE accepts holds one of these (lower-cased) or a vendor code shape:
 # a cheap gate before the regular expressions.
 _ERROR_STEMS = ("err", "fatal", "critical", "fail", "exception", "fault", "abort", "core dumped")
-_CODE_SHAPE = re.compile(r"\bE[A-Z]\d{4}\b")
+_CODE_SHAPE = re.compile(b"|".join(CODE_SHAPES).decode("ascii"))  # the vendor code shapes the scanner gates on
 
 
 def looks_like_error(line: str) -> bool:
