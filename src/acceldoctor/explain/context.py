@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 # `[rank3]:` (torchrun's prefix) and `[Rank 3]` tag the line with the rank that wrote it.
-_RANK_TAG = re.compile(r"\[rank\s*(\d+)\]", re.IGNORECASE)
+RANK_TAG = r"\[rank\s*(\d+)\]"  # matched ignoring case; scan.py searches raw blocks with the same pattern
+_RANK_TAG = re.compile(RANK_TAG, re.IGNORECASE)
 # `rank=3`, `Rank 3`, `RANK: 3` in a message may name the writer, or a peer ("remote rank 5"), or a setting
 # ("lora rank: 16"): only trusted when nothing better is known, and never after words that name another rank.
 _RANK_MENTION = re.compile(r"(?<![\w.])(?<!peer )(?<!remote )(?<!src )(?<!dst )(?<!source )(?<!destination )"

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from acceldoctor.explain.context import LogTime, rank_of_file, rank_of_line, time_of_line
+from acceldoctor.explain.context import RANK_TAG, LogTime, rank_of_file, rank_of_line, time_of_line
 from acceldoctor.explain.knowledge import ErrorEntry
 from acceldoctor.explain.matcher import Matcher, candidate_lines
 from acceldoctor.explain.reader import MAX_LINE_BYTES, LogReadError, decode_line, read_blocks
 from acceldoctor.explain.unrecognized import UnrecognizedGroups, looks_like_error
 
-_RANK_PREFIX = re.compile(rb"\[rank\s*(\d+)\]", re.IGNORECASE)
+_RANK_PREFIX = re.compile(RANK_TAG.encode("ascii"), re.IGNORECASE)
 EXCERPT_CHARS = 500
 
 
