@@ -25,7 +25,7 @@ def pool():
         yield shared
 
 
-@pytest.mark.parametrize("name", sorted(n for n, f in FAULTS.items() if not f.needs_baseline))
+@pytest.mark.parametrize("name", sorted(n for n, f in FAULTS.items() if not f.needs_baseline and not f.distributed))
 def test_fault_is_caught_by_its_check(pool, name):
     fault = FAULTS[name]
     assert fault.caught_by in all_checks(), f"{name} names a check that does not exist"

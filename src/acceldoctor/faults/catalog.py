@@ -2,48 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import threading
-import time
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
-MATMUL_FAMILY = frozenset({
-    torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.Tensor.__rmatmul__,
-    torch.mm, torch.Tensor.mm, torch.bmm, torch.Tensor.bmm, F.linear,
-})
-SOFTMAX_FAMILY = frozenset({
-    F.softmax, torch.softmax, torch.Tensor.softmax, F.log_softmax, torch.log_softmax, torch.Tensor.log_softmax,
-})
-SUM_FAMILY = frozenset({torch.sum, torch.Tensor.sum, torch.mean, torch.Tensor.mean})
-CONV_FAMILY = frozenset({F.conv2d, torch.conv2d})
-
-
-@dataclass
-class Fault:
-    name: str
-    summary: str
-    imitates: str
-    caught_by: str  # check id expected to detect it
-    expected_status: str
-    targets: frozenset = field(default_factory=frozenset)
-    calls: int = 0
-    # True when the fault only shows against a baseline (a slowdown is invisible without a figure to compare to).
-    needs_baseline: bool = False
-
-    def reset(self) -> None:
-        self.calls = 0
-
-    def apply(self, func, args, kwargs):
-        self.calls += 1
-        return self.corrupt(func(*args, **kwargs), func, args, kwargs)
-
-    def corrupt(self, out, func, args, kwargs):  # overridden per fault
-        return out
+from acceldoctor.faults.base import (  # noqa: F401  (re-exported: the catalog is where faults are looked up)
+    CONV_FAMILY,
+    MATMUL_FAMILY,
+    SOFTMAX_FAMILY,
+    SUM_FAMILY,
+    Fault,
+    SlowOp,
+    UnknownFault,
+)
+from acceldoctor.faults.ranks import RANK_FAULTS
 
 
 class WrongMatmulFp16(Fault):
@@ -104,39 +79,6 @@ class NondeterministicSum(Fault):
         return torch.where(torch.isfinite(out), out + noise * torch.finfo(out.dtype).eps * out.detach().abs(), out)
 
 
-@dataclass
-class SlowOp(Fault):
-    """Every targeted op takes `percent`% longer than it should, and computes the right result."""
-
-    percent: float = 25.0
-
-    def apply(self, func, args, kwargs):
-        tensors = [a for a in args if isinstance(a, torch.Tensor)]
-        device = tensors[0].device if tensors else torch.device("cpu")
-        # The op's own time is measured around a synchronize, so an asynchronous device is slowed in proportion
-        # to its real work, not to its launch time.
-        _synchronize(device)
-        begin = time.perf_counter()
-        out = func(*args, **kwargs)
-        _synchronize(device)
-        until = begin + (time.perf_counter() - begin) * (1 + self.percent / 100)
-        # Spin rather than sleep: sleep overshoots by tens of microseconds, more than a small product takes.
-        while time.perf_counter() < until:
-            pass
-        return out
-
-    def with_percent(self, percent: float) -> SlowOp:
-        if not 0 < percent <= 1000:
-            raise UnknownFault(f"fault {self.name!r}: the slowdown must be between 0 and 1000 percent, got {percent:g}")
-        return dataclasses.replace(self, percent=percent, calls=0)
-
-
-def _synchronize(device: torch.device) -> None:
-    from acceldoctor.devices.backends import synchronize
-
-    synchronize(device)
-
-
 class HangingMatmul(Fault):
     """A GEMM that never returns, like a kernel waiting forever on a lost completion."""
 
@@ -171,26 +113,17 @@ FAULTS: dict[str, Fault] = {
                       "correctness.matmul", "timeout", MATMUL_FAMILY),
         CrashingConv("crash-conv2d", CrashingConv.__doc__, "a kernel that kills the process (device reset)",
                      "correctness.conv2d", "crash", CONV_FAMILY),
+        # The faults of one rank in a group (faults/ranks.py): they patch torch.distributed, not torch ops.
+        *RANK_FAULTS,
     )
 }
 
 
-class UnknownFault(KeyError):
-    pass
-
-
 def get_fault(name: str) -> Fault:
-    """The fault called `name`; a slow-* fault takes its slowdown after a colon (`slow-matmul:40`)."""
+    """The fault called `name`, with its setting after a colon (`slow-matmul:40`, `corrupt-rank:2`, `slow-link:0-1`)."""
     base, _, argument = name.partition(":")
     fault = FAULTS.get(base)
     if fault is None:
         raise UnknownFault(f"unknown fault {name!r}; known faults: {', '.join(FAULTS)}")
-    if not argument:
-        return fault
-    if not isinstance(fault, SlowOp):
-        raise UnknownFault(f"fault {base!r} takes no argument (only slow-* faults take a percentage), got {name!r}")
-    try:
-        percent = float(argument.removesuffix("%"))
-    except ValueError:
-        raise UnknownFault(f"fault {base!r}: {argument!r} is not a percentage (e.g. {base}:25)") from None
-    return fault.with_percent(percent)
+    return fault.with_argument(argument) if argument else fault
+
