@@ -21,7 +21,7 @@ SPEC_SHEETS_SCHEMA = "acceldoctor.spec_sheets/1"
 
 Dtype = Literal["float32", "tf32", "bfloat16", "float16", "int8", "fp8"]
 DTYPES: tuple[str, ...] = ("float32", "tf32", "bfloat16", "float16", "fp8", "int8")
-MetricKind = Literal["tflops", "memory_bandwidth", "host_link"]
+MetricKind = Literal["tflops", "memory_bandwidth", "host_link", "chip_link"]
 
 # Other spellings of the dtype keys (torch dtype names, short forms).
 _DTYPE_ALIASES: dict[str, str] = {
@@ -49,6 +49,9 @@ class SpecSheet(BaseModel):
     memory_bandwidth_gbs: float | None = Field(default=None, gt=0, description="Peak memory bandwidth, GB/s.")
     host_link: str | None = Field(default=None, description="The host link, e.g. 'PCIe Gen5 x16'.")
     host_link_gbs: float | None = Field(default=None, gt=0, description="Host link bandwidth per direction, GB/s.")
+    chip_link: str | None = Field(default=None, description="The chip-to-chip link, e.g. 'NVLink 4 (18 links)'.")
+    chip_link_gbs: float | None = Field(
+        default=None, gt=0, description="Chip-to-chip bandwidth of one device per direction, all links together, GB/s.")
     source: str = Field(min_length=10, description="The vendor datasheet: a public URL or a document title.")
     note: str | None = Field(default=None, min_length=10, description="Caveats, and why a figure is left out.")
 
@@ -88,7 +91,10 @@ class SpecSheet(BaseModel):
             return self.memory_bandwidth_gbs
         if metric_kind == "host_link":
             return self.host_link_gbs
-        raise ValueError(f"unknown metric kind {metric_kind!r}; expected tflops, memory_bandwidth or host_link")
+        if metric_kind == "chip_link":
+            return self.chip_link_gbs
+        raise ValueError(f"unknown metric kind {metric_kind!r}; expected tflops, memory_bandwidth, host_link or "
+                         "chip_link")
 
     def efficiency(self, metric_kind: MetricKind, dtype: str | None, value: float) -> float | None:
         """measured / peak (TFLOP/s or TOPS for "tflops", GB/s otherwise); None when the peak is unknown."""
@@ -197,7 +203,8 @@ def _cell(text: str) -> str:
 def spec_sheets_markdown(path: Path | None = None) -> str:
     """The spec sheets as Markdown: one table of models × figures, then each model's source and notes."""
     sheets = load_spec_sheets(path)
-    head = ["Model", "Vendor", "Memory (GiB)", *DTYPES, "Memory BW (GB/s)", "Host link (GB/s per direction)"]
+    head = ["Model", "Vendor", "Memory (GiB)", *DTYPES, "Memory BW (GB/s)", "Host link (GB/s per direction)",
+            "Chip-to-chip (GB/s per direction)"]
     lines = [
         "Dense (no sparsity) vendor peaks, in TFLOP/s (int8: TOPS); – where the figure is unknown or the dtype "
         "unsupported. A device is matched to a model by the name torch reports.",
@@ -208,8 +215,9 @@ def spec_sheets_markdown(path: Path | None = None) -> str:
     for s in sheets:
         memory = None if s.memory_bytes is None else s.memory_bytes / 2**30
         link = _fmt(s.host_link_gbs) + (f" ({s.host_link})" if s.host_link and s.host_link_gbs else "")
+        chips = _fmt(s.chip_link_gbs) + (f" ({s.chip_link})" if s.chip_link and s.chip_link_gbs else "")
         row = [s.model, s.vendor, _fmt(memory), *(_fmt(s.peak_tflops.get(d)) for d in DTYPES),
-               _fmt(s.memory_bandwidth_gbs), link]
+               _fmt(s.memory_bandwidth_gbs), link, chips]
         lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
     lines += ["", "Sources and notes:", ""]
     for s in sheets:

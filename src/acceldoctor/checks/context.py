@@ -128,6 +128,8 @@ class CheckContext:
     params: dict[str, Any]
     seed: int = 0
     on_progress: Callable[[int, int, str], None] | None = None
+    # For distributed checks (interconnect.*): this rank's view of its group (interconnect.group.GroupView).
+    group: Any = None
     _variants: list[DtypeVariant] | None = None
 
     def progress(self, done: int, total: int, what: str = "") -> None:

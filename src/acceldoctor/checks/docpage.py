@@ -71,6 +71,10 @@ def fault_markdown(fault: Fault) -> str:
 
 def _try_it(fault: Fault) -> list[str]:
     select = f"--select {fault.caught_by}"
+    if fault.distributed:
+        timeout = " --timeout 20" if fault.expected_status == "timeout" else ""
+        return [f"It needs a group of ranks. Try it on the CPU: `acceldoctor check --level standard --nproc "
+                f"{fault.ranks_needed} {select} --inject {fault.name}{timeout}`"]
     if not fault.needs_baseline:
         return [f"Try it: `acceldoctor check --inject {fault.name} {select}`"]
     return ["It shows only against a baseline of healthy runs. Try it:", "",

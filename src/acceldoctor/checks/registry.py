@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from acceldoctor.checks.context import CheckContext, CheckOutcome
 
 LEVELS = ("quick", "standard", "full")
-CATEGORY_PACKAGES = ("correctness", "determinism", "environment", "performance")
+CATEGORY_PACKAGES = ("correctness", "determinism", "environment", "interconnect", "performance")
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,10 @@ class CheckSpec:
     timeout_s: float = 120.0
     tolerances: tuple[str, ...] = ()  # entries of data/tolerances/ this check judges by
     module: str = ""
+    # A distributed check runs on every rank of a torch.distributed group at once (see runner/ranks.py), not in
+    # the single-device worker; with fewer than `min_ranks` ranks it is skipped.
+    distributed: bool = False
+    min_ranks: int = 1
 
     @property
     def category(self) -> str:
@@ -76,6 +80,8 @@ def register_check(
     params: tuple[Param, ...] = (),
     timeout_s: float = 120.0,
     tolerances: tuple[str, ...] = (),
+    distributed: bool = False,
+    min_ranks: int = 1,
 ) -> Callable[[Callable], Callable]:
     category, _, name = id.partition(".")
     if not name or id != id.lower():
@@ -88,7 +94,8 @@ def register_check(
             raise ValueError(f"check id {id} registered twice ({_REGISTRY[id].module}, {fn.__module__})")
         _REGISTRY[id] = CheckSpec(
             id=id, title=title, levels=tuple(levels), doc=doc, run=fn, params=tuple(params),
-            timeout_s=timeout_s, tolerances=tuple(tolerances), module=fn.__module__,
+            timeout_s=timeout_s, tolerances=tuple(tolerances), module=fn.__module__, distributed=distributed,
+            min_ranks=min_ranks,
         )
         return fn
 

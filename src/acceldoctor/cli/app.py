@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -67,22 +68,32 @@ def check(
     baseline: Annotated[str | None, typer.Option(
         "--baseline", help="Judge rate and time metrics against this baseline (`acceldoctor baseline create`).",
     )] = None,
+    nproc: Annotated[int | None, typer.Option(
+        "--nproc", help="Run the interconnect checks on N local ranks, one device each (N CPU ranks on the CPU). "
+        "Default: 1. Under torchrun, its ranks are used instead.", min=1)] = None,
+    backend: Annotated[str | None, typer.Option(
+        "--backend", help="torch.distributed backend for the interconnect checks (default by device: nccl, hccl, "
+        "xccl, gloo on the CPU).")] = None,
 ) -> None:
     """Run the checks on a device and report, in plain words, what is wrong.
 
     Exit code: 0 healthy, 1 a problem was found (fail, timeout, crash), 2 usage or tool error.
     """
     _require_torch()
+    import contextlib
+
     from acceldoctor.runner.pool import WorkerPool
 
     # The worker imports torch while this process does the same for device discovery: on a small host
-    # that overlap is a quarter of a quick run.
-    with WorkerPool().start() as pool:
+    # that overlap is a quarter of a quick run. A torchrun rank runs only the distributed checks: no worker.
+    under_torchrun = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    with contextlib.nullcontext() if under_torchrun else WorkerPool().start() as pool:
         from acceldoctor.cli.check_command import run_check_command
 
         code = run_check_command(device=device, level=level, select=select or [], json_path=json_path,
                                  inject=inject, timeout=timeout, seed=seed, params=param or [], pool=pool,
-                                 baseline_path=baseline)
+                                 baseline_path=baseline, nproc=nproc, backend=backend,
+                                 torchrun=under_torchrun)
     raise typer.Exit(code)
 
 

@@ -17,23 +17,26 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from acceldoctor.checks.registry import LEVELS, all_checks, select_checks
+from acceldoctor.checks.registry import LEVELS, CheckSpec, all_checks, select_checks
 from acceldoctor.cli.errors import UsageError
 from acceldoctor.cli.params import parse_param_overrides
 from acceldoctor.devices.discovery import UnknownDeviceError, list_devices, resolve_devices
 from acceldoctor.devices.versions import host_info
 from acceldoctor.faults.catalog import UnknownFault, get_fault
+from acceldoctor.interconnect.group import endpoint_from_env
 from acceldoctor.report.model import DeviceInfo, Report, Result
 from acceldoctor.report.terminal import STATUS_STYLE, render_summary
 from acceldoctor.report.writer import ReportWriteError, ReportWriter
+from acceldoctor.runner.distributed import RankLayout
 from acceldoctor.runner.pool import WorkerPool
-from acceldoctor.runner.session import PlannedCheck, plan, run_plan
+from acceldoctor.runner.session import DistributedRun, PlannedCheck, plan, run_plan
 from acceldoctor.signals import Terminated
 
 
 def run_check_command(*, device: str | None, level: str, select: list[str], json_path: str | None,
                       inject: str | None, timeout: float | None, seed: int, params: list[str],
-                      pool: WorkerPool | None = None, baseline_path: str | None = None) -> int:
+                      pool: WorkerPool | None = None, baseline_path: str | None = None, nproc: int | None = None,
+                      backend: str | None = None, torchrun: bool = False) -> int:
     if level not in LEVELS:
         raise UsageError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
     if inject is not None:
@@ -61,29 +64,90 @@ def run_check_command(*, device: str | None, level: str, select: list[str], json
     except ReportWriteError as exc:
         raise UsageError(str(exc)) from None
 
-    quiet = json_path == "-"
+    distributed = _distributed_run(specs, targets, found, nproc=nproc, backend=backend, torchrun=torchrun,
+                                   inject=inject, timeout=timeout)
+    follower = distributed is not None and distributed.endpoint is not None and distributed.endpoint.rank != 0
+    if distributed is not None and distributed.endpoint is not None:
+        specs = _only_distributed(specs)
+        if follower:  # rank 0 writes and prints the report; the others only say how they did, in one line
+            writer = ReportWriter(None)
+    quiet = json_path == "-" or follower
     planned = plan(specs, targets, overrides)
     err = Console(stderr=True)
     run = functools.partial(run_plan, planned, level=level, host=host_info(), devices=targets, writer=writer,
-                            fault=inject, timeout_s=timeout, seed=seed, pool=pool, judge=judge)
+                            fault=inject, timeout_s=timeout, seed=seed, pool=pool, judge=judge,
+                            distributed=distributed)
+    total = sum(distributed_ranks(distributed) if item.spec.distributed else 1 for item in planned)
     try:
         if quiet:
             report = run()
         elif err.is_terminal:
-            report = _run_with_progress(run, len(planned), err)
+            report = _run_with_progress(run, total, err)
         else:
-            report = _run_with_log_lines(run, len(planned))
+            report = _run_with_log_lines(run, total)
     except ReportWriteError as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt as exc:
         kept = f"; the partial report is in {writer.path}" if writer.path else ""
         what = "terminated" if isinstance(exc, Terminated) else "interrupted"
         raise UsageError(f"{what}{kept}", exit_code=143 if isinstance(exc, Terminated) else 130) from None
-    if not quiet:
+    if follower:
+        counts = ", ".join(f"{n} {s}" for s, n in report.summary.items() if n)
+        sys.stderr.write(f"rank {distributed.endpoint.rank}: {counts}; global rank 0 writes the report\n")
+    elif not quiet:
         render_summary(report, Console())
         if writer.path:
             Console().print(f"report written to {writer.path}")
     return report.exit_code or 0
+
+
+def _distributed_run(specs: list[CheckSpec], targets: list[DeviceInfo], found: list[DeviceInfo], *,
+                     nproc: int | None, backend: str | None, torchrun: bool, inject: str | None,
+                     timeout: float | None) -> DistributedRun | None:
+    """How the distributed checks will run (None when none is selected), or a UsageError saying why they cannot."""
+    endpoint = None
+    if torchrun:
+        if nproc is not None:
+            raise UsageError("--nproc starts ranks itself; under torchrun, torchrun's ranks are used (drop --nproc)")
+        try:
+            endpoint = endpoint_from_env()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    fault = get_fault(inject) if inject is not None else None
+    if not any(s.distributed for s in specs):
+        if nproc is not None or torchrun or (fault is not None and fault.distributed):
+            raise UsageError("no interconnect check is selected, so --nproc, torchrun and rank faults have nothing "
+                             "to run; add --select 'interconnect.*' (standard level or above)")
+        return None
+    device_type = targets[0].id.split(":")[0]
+    world = endpoint.world_size if endpoint is not None else (nproc or 1)
+    if endpoint is None and device_type != "cpu":
+        available = sum(1 for d in found if d.id.split(":")[0] == device_type)
+        if world > available:
+            raise UsageError(f"--nproc {world} needs {world} {device_type} devices, and {available} were found")
+    if fault is not None and fault.distributed:
+        ranks = {fault.rank, getattr(fault, "peer", fault.rank)}
+        if world < 2 or max(ranks) >= world:
+            raise UsageError(f"fault {inject!r} concerns rank(s) {sorted(ranks)}, and this run has {world} rank(s); "
+                             f"use --nproc {max(2, max(ranks) + 1)} or more")
+    layout = RankLayout(world, device_type, backend, group_timeout_s=min(timeout or 60.0, 600.0))
+    return DistributedRun(layout, endpoint)
+
+
+def _only_distributed(specs: list[CheckSpec]) -> list[CheckSpec]:
+    chosen = [s for s in specs if s.distributed]
+    if skipped := len(specs) - len(chosen):
+        Console(stderr=True).print(f"under torchrun only the interconnect checks run ({skipped} single-device "
+                                   f"check(s) left out); run `acceldoctor check` on each node for those")
+    return chosen
+
+
+def distributed_ranks(run: DistributedRun | None) -> int:
+    return run.layout.nproc if run is not None else 1
+
+
+def _where(result: Result) -> str:
+    return result.device if result.rank is None else f"rank {result.rank}, {result.device}"
 
 
 def _baseline_judge(path: str) -> Callable[[Result, DeviceInfo], Result]:
@@ -110,7 +174,7 @@ def _run_with_progress(run: Callable[..., Report], total: int, console: Console)
 
         def started(item: PlannedCheck) -> None:
             nonlocal current
-            current = f"{item.spec.id} on {item.device.id}"
+            current = f"{item.spec.id} on {'the ranks' if item.spec.distributed else item.device.id}"
             progress.update(bar, description=current)
 
         def advanced(done: int, total: int, what: str) -> None:
@@ -118,7 +182,7 @@ def _run_with_progress(run: Callable[..., Report], total: int, console: Console)
 
         def finished(result: Result) -> None:
             style = STATUS_STYLE[result.status]
-            progress.console.print(f"[{style}]{result.status.value:>7}[/] {result.check} ({result.device}) "
+            progress.console.print(f"[{style}]{result.status.value:>7}[/] {result.check} ({_where(result)}) "
                                    f"{result.duration_s:.1f}s")
             progress.advance(bar)
 
@@ -132,7 +196,7 @@ def _run_with_log_lines(run: Callable[..., Report], total: int) -> Report:
     def finished(result: Result) -> None:
         nonlocal done
         done += 1
-        sys.stderr.write(f"[{done}/{total}] {result.status.value:>7} {result.check} ({result.device}) "
+        sys.stderr.write(f"[{done}/{total}] {result.status.value:>7} {result.check} ({_where(result)}) "
                          f"{result.duration_s:.1f}s\n")
         sys.stderr.flush()
 

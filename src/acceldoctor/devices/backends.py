@@ -51,6 +51,19 @@ def synchronize(device) -> None:
         backend.synchronize(device)
 
 
+def set_current_device(device) -> None:
+    """Make `device` the current one of its type (NCCL-like backends and all_gather_object rely on it)."""
+    import torch
+
+    if device.type in ("cpu", "mps") or device.index is None:
+        return
+    accelerator = getattr(torch, "accelerator", None)
+    if accelerator is not None and hasattr(accelerator, "set_device_index"):
+        accelerator.set_device_index(device.index)
+    else:
+        getattr(torch, device.type).set_device(device.index)
+
+
 def device_responds(device) -> bool:
     """Whether the device still runs a trivial op; False after a sticky fault (illegal address, reset)."""
     import torch

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from acceldoctor.interconnect.group import Endpoint, GroupView, device_for_rank, join
+
 # The collective backend for each device type; `backend=` overrides it.
 BACKENDS = {"cuda": "nccl", "npu": "hccl", "xpu": "xccl", "cpu": "gloo"}
 
@@ -33,6 +35,12 @@ class RankContext:
     rank: int
     world_size: int
     device: str  # e.g. "cpu" or "cuda:3": one device per rank
+    group: GroupView | None = None
+    emit: Callable[[Any], None] | None = None  # hands a message to the parent's `on_message` at once
+
+    def send(self, message: Any) -> None:
+        if self.emit is not None:
+            self.emit(message)
 
 
 @dataclass
@@ -73,13 +81,15 @@ def _rank_entry(rank: int, world_size: int, port: int, backend: str, device_type
     import torch
     import torch.distributed as dist
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))  # ranks share the host's cores
-    device = "cpu" if device_type == "cpu" else f"{device_type}:{rank}"
+    device = device_for_rank(device_type, rank)
     try:
-        dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size,
-                                timeout=datetime.timedelta(seconds=group_timeout_s))
+        endpoint = Endpoint(rank, world_size, rank, "127.0.0.1", port, host_store=False)
+        view = join(endpoint, backend=backend, device=device, timeout_s=group_timeout_s)
         try:
-            value = fn(RankContext(rank, world_size, device), *args)
+            value = fn(RankContext(rank, world_size, device, view, lambda m: results.put((rank, "message", m))),
+                       *args)
         finally:
             dist.destroy_process_group()
     except Exception as exc:  # reported by the parent, with the rank, instead of lost in a child's stderr
@@ -90,14 +100,25 @@ def _rank_entry(rank: int, world_size: int, port: int, backend: str, device_type
 
 
 def launch_local(nproc: int, fn: Callable[..., Any], args: tuple = (), *, device_type: str = "cpu",
-                 backend: str | None = None, group_timeout_s: float = 60.0, deadline_s: float = 300.0) -> LaunchResult:
-    """Run `fn(RankContext, *args)` on `nproc` spawned ranks; `fn` must be importable (a module-level function)."""
+                 backend: str | None = None, group_timeout_s: float = 60.0, deadline_s: float = 300.0,
+                 on_message: Callable[[int, Any], None] | None = None,
+                 abandoned: Callable[[], set[int]] | None = None) -> LaunchResult:
+    """Run `fn(RankContext, *args)` on `nproc` spawned ranks; `fn` must be importable (a module-level function).
+
+    What a rank passes to `RankContext.send` reaches `on_message(rank, message)` in this process as it is sent.
+    `abandoned()` may name ranks the others found hung: once every other rank has reported, those are stopped
+    at once (reported as hung) rather than at the deadline.
+    """
+    import torch.distributed as dist
     import torch.multiprocessing as mp
 
     begin = time.monotonic()
     context = mp.get_context("spawn")
     results = context.Queue()
-    port = free_port()
+    # The store lives here, not in rank 0, so that it outlives any rank: the survivors read from it who stopped.
+    store = dist.TCPStore("127.0.0.1", 0, None, True, timeout=datetime.timedelta(seconds=group_timeout_s),
+                          wait_for_workers=False)
+    port = store.port
     chosen = backend or backend_for(device_type)
     ranks = [context.Process(target=_rank_entry, daemon=True,
                              args=(r, nproc, port, chosen, device_type, group_timeout_s, fn, args, results))
@@ -108,18 +129,31 @@ def launch_local(nproc: int, fn: Callable[..., Any], args: tuple = (), *, device
     reported: set[int] = set()
     deadline = begin + deadline_s
     while len(reported) < nproc and time.monotonic() < deadline:
+        if abandoned is not None and reported | abandoned() >= set(range(nproc)):
+            break
         try:
             rank, status, value = results.get(timeout=0.5)
         except queue.Empty:
             if all(not p.is_alive() for p in ranks):
                 break  # nobody left to report
             continue
+        if status == "message":
+            if on_message is not None:
+                on_message(rank, value)
+            continue
         reported.add(rank)
         if status == "ok":
             outcome.results[rank] = value
         else:
             outcome.failures.append(RankFailure(rank, "error", value))
+    given_up = (abandoned() if abandoned is not None else set()) - reported
     for rank, process in enumerate(ranks):
+        if rank in given_up and process.is_alive():
+            process.kill()
+            process.join(5)
+            outcome.failures.append(RankFailure(rank, "hung", f"rank {rank} stopped answering its peers and was "
+                                                              f"stopped"))
+            continue
         process.join(max(0.0, min(10.0, deadline - time.monotonic())))
         if rank in reported:
             if process.is_alive():
@@ -135,4 +169,5 @@ def launch_local(nproc: int, fn: Callable[..., Any], args: tuple = (), *, device
                                                               f"before reporting"))
     outcome.failures.sort(key=lambda f: (f.kind != "died", f.kind != "hung", f.rank))  # first causes first
     outcome.seconds = time.monotonic() - begin
+    del store  # closes the server only now: every rank is gone
     return outcome

@@ -47,7 +47,8 @@ class Result(BaseModel):
     metrics: list[Metric] = Field(default_factory=list)
     duration_s: float = 0.0
     doc: str = Field(description="The id to pass to `acceldoctor doc`.")
-    rank: int | None = None
+    rank: int | None = Field(default=None, description="The rank in a multi-process (distributed) check.")
+    host: str | None = Field(default=None, description="The host the rank ran on (distributed checks).")
 
 
 class DeviceInfo(BaseModel):

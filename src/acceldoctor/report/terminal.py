@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from acceldoctor.report.model import Report, Status
+from acceldoctor.report.interconnect_tables import render_interconnect
+from acceldoctor.report.model import Report, Result, Status
 
 STATUS_STYLE = {
     Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "bold red", Status.SKIP: "dim",
     Status.ERROR: "magenta", Status.TIMEOUT: "bold red", Status.CRASH: "bold red",
 }
+
+
+def where(result: Result, report: Report) -> str:
+    """The device column: the device, and for a rank its number (and host, when not this report's host)."""
+    if result.rank is None:
+        return result.device
+    host = f"{result.host} " if result.host and result.host != report.host.hostname else ""
+    return f"{host}{result.device} rank {result.rank}"
 
 
 def render_summary(report: Report, console: Console) -> None:
@@ -22,8 +32,11 @@ def render_summary(report: Report, console: Console) -> None:
     table.add_column("what was found", ratio=1)
     for r in report.results:
         style = STATUS_STYLE[r.status]
-        table.add_row(r.check, r.device, f"[{style}]{r.status.value}[/]", f"{r.duration_s:.1f}s", r.message)
+        # Messages quote tool output ("[/path/pair.cc:553] Connection closed"): never rich markup.
+        table.add_row(r.check, escape(where(r, report)), f"[{style}]{r.status.value}[/]", f"{r.duration_s:.1f}s",
+                      escape(r.message))
     console.print(table)
+    render_interconnect(report, console)
     counts = ", ".join(f"{n} {s}" for s, n in report.summary.items() if n)
     problems = [r for r in report.results if r.status.is_problem]
     if problems:

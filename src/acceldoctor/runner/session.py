@@ -12,6 +12,7 @@ from typing import Any
 from acceldoctor.checks.registry import CheckSpec
 from acceldoctor.report.model import DeviceInfo, HostInfo, Metric, Report, Result, Status, exit_code_for
 from acceldoctor.report.writer import ReportWriter
+from acceldoctor.runner.distributed import RankLayout, run_as_torchrun_rank, run_local_ranks
 from acceldoctor.runner.pool import WorkerPool, WorkerStartError
 from acceldoctor.runner.worker import Task
 from acceldoctor.signals import terminate_as_interrupt
@@ -28,10 +29,21 @@ class PlannedCheck:
     params: dict[str, Any] = field(default_factory=dict)  # overrides of the level's parameter values
 
 
+@dataclass(frozen=True)
+class DistributedRun:
+    """Where the distributed checks run: N local ranks this run starts, or, with `endpoint`, torchrun's group."""
+
+    layout: RankLayout
+    endpoint: Any = None  # interconnect.group.Endpoint when this process is a torchrun rank
+
+
 def plan(specs: list[CheckSpec], devices: list[DeviceInfo],
          overrides: dict[str, dict[str, Any]] | None = None) -> list[PlannedCheck]:
+    """Each single-device check on each device; each distributed check once (it runs on every rank)."""
     overrides = overrides or {}
-    return [PlannedCheck(spec, device, overrides.get(spec.id, {})) for device in devices for spec in specs]
+    local = [PlannedCheck(spec, device, overrides.get(spec.id, {}))
+             for device in devices for spec in specs if not spec.distributed]
+    return local + [PlannedCheck(spec, devices[0], overrides.get(spec.id, {})) for spec in specs if spec.distributed]
 
 
 def _run_task(pool: WorkerPool, task: Task, timeout_s: float,
@@ -97,6 +109,7 @@ def run_plan(
     on_progress: Callable[[int, int, str], None] | None = None,
     pool: WorkerPool | None = None,
     judge: Callable[[Result, DeviceInfo], Result] | None = None,
+    distributed: DistributedRun | None = None,
 ) -> Report:
     """Run every planned check; the report file is rewritten after each result.
 
@@ -108,8 +121,11 @@ def run_plan(
     report.refresh_summary()
     writer.write(report)
     # A pool the caller passes in stays the caller's to close (it may run several plans on it).
-    with (contextlib.nullcontext(pool) if pool is not None else WorkerPool()) as pool, terminate_as_interrupt():
-        for item in planned:
+    local = [item for item in planned if not item.spec.distributed]
+    spread = [item for item in planned if item.spec.distributed]
+    with (contextlib.nullcontext(pool) if pool is not None and local else
+          WorkerPool() if local else contextlib.nullcontext()) as pool, terminate_as_interrupt():
+        for item in local:
             if on_start:
                 on_start(item)
             task = Task(check_id=item.spec.id, device=item.device.id, level=level, params=item.params, seed=seed,
@@ -126,8 +142,42 @@ def run_plan(
             writer.add_result(report, result)
             if on_result:
                 on_result(result)
+        if spread:
+            _run_distributed(spread, distributed or DistributedRun(RankLayout(1, devices[0].id.split(":")[0])),
+                             report, writer, level=level, fault=fault, timeout_s=timeout_s, seed=seed,
+                             on_start=on_start, on_result=on_result, on_progress=on_progress, judge=judge,
+                             devices=devices)
     report.finished_at = _now()
     report.exit_code = exit_code_for(report.results)
     report.refresh_summary()
     writer.finish(report)
     return report
+
+
+def _run_distributed(items: list[PlannedCheck], run: DistributedRun, report: Report, writer: ReportWriter, *,
+                     level: str, fault: str | None, timeout_s: float | None, seed: int,
+                     on_start, on_result, on_progress, judge, devices: list[DeviceInfo]) -> None:
+    """Run the distributed checks on every rank; each rank's result is judged and written as it arrives."""
+    tasks = [Task(check_id=i.spec.id, device=i.device.id, level=level, params=i.params, seed=seed, fault=fault)
+             for i in items]
+    by_id = {d.id: d for d in devices}
+
+    def arrived(result: Result) -> None:
+        if judge is not None:  # no second measurement here: it would mean a second run of the whole group
+            result = judge(result, by_id.get(result.device, devices[0]))
+        writer.add_result(report, result)
+        if on_result:
+            on_result(result)
+
+    def started(index: int) -> None:
+        if on_start:
+            on_start(items[index])
+
+    if run.endpoint is not None:
+        run_as_torchrun_rank(tasks, run.endpoint, run.layout, on_start=started, on_result=arrived,
+                             on_progress=on_progress)
+        return
+    # Bounded: a rank still running after every check's time limit (plus start-up) is stopped as hung.
+    deadline_s = 120.0 + sum(timeout_s or i.spec.timeout_s for i in items)
+    run_local_ranks(tasks, run.layout, deadline_s=deadline_s, on_start=started, on_result=arrived,
+                    on_progress=on_progress)
