@@ -17,7 +17,10 @@ timed region, so both time an all_reduce of the same values from a buffer just w
 To share the machine's noise fairly, each method's `--repeats` timed iterations are split into `--rounds`
 chunks that alternate with the other method's (A B, B A, A B, ...), and each method's times are pooled.
 
-    python benchmarks/interconnect_vs_independent.py [--nproc 2] [--sizes 64K,1M,16M] [--repeats 20] [--backend gloo]
+    python benchmarks/interconnect_vs_independent.py [--nproc 2] [--sizes 16M,64M] [--repeats 60] [--backend gloo]
+
+The default sizes are bandwidth-bound: over loopback TCP on a small shared host, times below a few MiB are
+bimodal (relative IQR 0.5-2), so two medians of them differ by chance more than the 10% band.
 
 Rank 0 prints, per size, both busbw figures, the ratio (acceldoctor / independent) and both relative IQRs
 (interquartile range / median of the per-iteration times: how noisy each figure is), then whether every ratio
@@ -155,9 +158,9 @@ def free_port() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nproc", type=int, default=2)
-    parser.add_argument("--sizes", default="64K,1M,16M", help="comma-separated bytes, K/M/G = 2^10/2^20/2^30")
-    parser.add_argument("--repeats", type=int, default=20, help="timed iterations per method and size")
-    parser.add_argument("--rounds", type=int, default=4, help="alternating chunks the repeats are split into")
+    parser.add_argument("--sizes", default="16M,64M", help="comma-separated bytes, K/M/G = 2^10/2^20/2^30")
+    parser.add_argument("--repeats", type=int, default=60, help="timed iterations per method and size")
+    parser.add_argument("--rounds", type=int, default=12, help="alternating chunks the repeats are split into")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations before each round")
     parser.add_argument("--backend", default="gloo")
     parser.add_argument("--no-refresh", dest="refresh", action="store_false",

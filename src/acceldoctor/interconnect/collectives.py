@@ -1,8 +1,9 @@
 """Time one collective inside an initialized torch.distributed process group and check every result bit-exactly.
 
 Every rank calls `measure_collective` with the same arguments (as with any collective). Inputs are small
-integers, exact in the dtype, so the expected output is known exactly; every call (warm-up and timed) is
-checked and wrong elements are attributed to the rank they came from:
+integers, exact in the dtype, so the expected output is known exactly. The probe call, the warm-ups but the
+last, and the last timed call are checked (a check just before a timed call would slow that call), and
+wrong elements are attributed to the rank they came from:
 - all_gather, all_to_all, send_recv, broadcast: by position (each output chunk has one source rank), and the
   values carry the source rank too, so a chunk delivered to the wrong place is wrong.
 - all_reduce, reduce_scatter: rank r contributes v_i << (B*r) (B = field bits; v_i odd, B bits), so a
@@ -244,7 +245,7 @@ def measure_collective(op: str, size_bytes: int, *, device, warmup: int = 2, rep
                        dtype: torch.dtype = torch.float32,
                        input_fault: Callable[[torch.Tensor], None] | None = None) -> CollectiveResult:
     """Time `op` at `size_bytes` (nccl-tests' convention) on every rank, and check the result of the probe call, of
-    every warm-up call and of the last timed call bit-exactly.
+    every warm-up call but the last and of the last timed call bit-exactly.
 
     `input_fault`, when given on a rank, alters that rank's contribution in place after it is built: the
     self-test of the correctness check (a rank sending wrong data must be caught and named).
@@ -299,9 +300,10 @@ def measure_collective(op: str, size_bytes: int, *, device, warmup: int = 2, rep
             synchronize(device)
             if i >= warmup:
                 times.append(time.perf_counter() - begin)
-            # Reading a fresh result slows the next call (measured: 30-45% at 1 MiB on gloo), so a timed call is
-            # never preceded by a check: the warm-ups and the last timed call are checked, the others only timed.
-            if i < warmup or i == warmup + repeats - 1:
+            # Reading a fresh result slows the next call (measured: 30-45% at 1 MiB on gloo, 10% at 128 MiB), so
+            # a timed call never follows a check: the warm-ups but the last one (which settles the buffers before
+            # the first timed call) and the last timed call are checked; the others are only timed.
+            if i < warmup - 1 or i == warmup + repeats - 1:
                 check()
     outcome = RankOutcome(rank, tuple(times), tally["calls"], tally["wrong"], wrong_by_source, tally["unattributed"])
     outcomes: list[RankOutcome | None] = [None] * n
