@@ -118,3 +118,24 @@ def test_two_torchrun_launchers_as_two_hosts_make_one_group(tmp_path):
         assert sorted(r["rank"] for r in results if r["check"] == check) == [0, 1, 2, 3]
     assert all(r["status"] == "pass" for r in results)
     assert sum("global rank 0 writes the report" in out for out in outputs) >= 1
+
+
+def test_a_slow_link_between_two_ranks_fails_against_a_baseline_of_healthy_runs(cli, tmp_path):
+    # With two ranks the p2p matrix has two pairs: which one is "slow" cannot be told by comparing them,
+    # but a baseline of healthy runs says what the link should do.
+    run = ("check", "--level", "standard", "--select", "interconnect.p2p", "--nproc", "2")
+    healthy = [tmp_path / f"healthy-{i}.json" for i in range(2)]
+    for path in healthy:
+        assert cli(*run, "--json", str(path)).returncode == 0
+    baseline = tmp_path / "baseline.json"
+    assert cli("baseline", "create", *map(str, healthy), "-o", str(baseline)).returncode == 0
+    slow = tmp_path / "slow.json"
+    proc = cli(*run, "--baseline", str(baseline), "--inject", "slow-link:0-1", "--json", str(slow))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    failed = [r for r in _results(slow) if r["status"] == "fail"]
+    assert any(r["rank"] == 0 and "_to_rank1" in r["message"] for r in failed), [r["message"] for r in failed]
+
+
+def test_an_unknown_backend_is_a_usage_error(cli):
+    proc = cli("check", "--level", "standard", "--select", "interconnect.all_reduce", "--backend", "carrier-pigeon")
+    assert proc.returncode == 2 and "carrier-pigeon" in proc.stderr and "gloo" in proc.stderr

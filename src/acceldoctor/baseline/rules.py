@@ -39,14 +39,14 @@ class Thresholds(BaseModel):
 
 
 class ThresholdOverride(Thresholds):
-    check: str = Field(min_length=1)
+    check: str = Field(min_length=1, description="A check id or glob, e.g. 'interconnect.*'.")
     metric: str = Field(min_length=1, description="A metric name or glob, e.g. '*_bandwidth'.")
     device_types: list[str] | None = Field(
         default=None, min_length=1, description="Only on these device types (cpu, cuda, npu, xpu...); all when absent.")
     reason: str = Field(min_length=10, description="Why this metric needs other limits (its measured noise).")
 
     def applies_to(self, check: str, metric: str, device_type: str) -> bool:
-        return (self.check == check and fnmatch.fnmatchcase(metric, self.metric)
+        return (fnmatch.fnmatchcase(check, self.check) and fnmatch.fnmatchcase(metric, self.metric)
                 and (self.device_types is None or device_type in self.device_types))
 
 

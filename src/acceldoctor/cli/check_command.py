@@ -130,8 +130,21 @@ def _distributed_run(specs: list[CheckSpec], targets: list[DeviceInfo], found: l
         if world < 2 or max(ranks) >= world:
             raise UsageError(f"fault {inject!r} concerns rank(s) {sorted(ranks)}, and this run has {world} rank(s); "
                              f"use --nproc {max(2, max(ranks) + 1)} or more")
+    if backend is not None:
+        _require_known_backend(backend)
     layout = RankLayout(world, device_type, backend, group_timeout_s=min(timeout or 60.0, 600.0))
     return DistributedRun(layout, endpoint)
+
+
+def _require_known_backend(backend: str) -> None:
+    import torch.distributed as dist
+
+    from acceldoctor.devices.backends import load_backends
+
+    load_backends()  # torch_npu and friends register their backend (hccl) when imported
+    known = [b for b in dist.Backend.backend_list if b not in ("undefined", "fake")]
+    if backend.lower() not in known:
+        raise UsageError(f"unknown --backend {backend!r}; this torch knows {', '.join(known)}")
 
 
 def _only_distributed(specs: list[CheckSpec]) -> list[CheckSpec]:
