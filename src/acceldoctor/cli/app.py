@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -82,11 +81,12 @@ def check(
     _require_torch()
     import contextlib
 
+    from acceldoctor.interconnect.group import launched_by_torchrun
     from acceldoctor.runner.pool import WorkerPool
 
     # The worker imports torch while this process does the same for device discovery: on a small host
     # that overlap is a quarter of a quick run. A torchrun rank runs only the distributed checks: no worker.
-    under_torchrun = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    under_torchrun = launched_by_torchrun()
     with contextlib.nullcontext() if under_torchrun else WorkerPool().start() as pool:
         from acceldoctor.cli.check_command import run_check_command
 

@@ -23,9 +23,9 @@ from acceldoctor.cli.params import parse_param_overrides
 from acceldoctor.devices.discovery import UnknownDeviceError, list_devices, resolve_devices
 from acceldoctor.devices.versions import host_info
 from acceldoctor.faults.catalog import UnknownFault, get_fault
-from acceldoctor.interconnect.group import endpoint_from_env
+from acceldoctor.interconnect.group import device_type, endpoint_from_env
 from acceldoctor.report.model import DeviceInfo, Report, Result
-from acceldoctor.report.terminal import STATUS_STYLE, render_summary
+from acceldoctor.report.terminal import STATUS_STYLE, render_summary, where
 from acceldoctor.report.writer import ReportWriteError, ReportWriter
 from acceldoctor.runner.distributed import RankLayout
 from acceldoctor.runner.pool import WorkerPool
@@ -58,19 +58,17 @@ def run_check_command(*, device: str | None, level: str, select: list[str], json
         targets = resolve_devices(device, found)
     except UnknownDeviceError as exc:
         raise UsageError(str(exc)) from None
-    writer = ReportWriter(json_path)
-    try:
-        writer.check_writable()
-    except ReportWriteError as exc:
-        raise UsageError(str(exc)) from None
-
     distributed = _distributed_run(specs, targets, found, nproc=nproc, backend=backend, torchrun=torchrun,
                                    inject=inject, timeout=timeout)
     follower = distributed is not None and distributed.endpoint is not None and distributed.endpoint.rank != 0
     if distributed is not None and distributed.endpoint is not None:
         specs = _only_distributed(specs)
-        if follower:  # rank 0 writes and prints the report; the others only say how they did, in one line
-            writer = ReportWriter(None)
+    # Under torchrun global rank 0 writes and prints the report; the others only say how they did, in one line.
+    writer = ReportWriter(None if follower else json_path)
+    try:
+        writer.check_writable()
+    except ReportWriteError as exc:
+        raise UsageError(str(exc)) from None
     quiet = json_path == "-" or follower
     planned = plan(specs, targets, overrides)
     err = Console(stderr=True)
@@ -119,12 +117,12 @@ def _distributed_run(specs: list[CheckSpec], targets: list[DeviceInfo], found: l
             raise UsageError("no interconnect check is selected, so --nproc, torchrun and rank faults have nothing "
                              "to run; add --select 'interconnect.*' (standard level or above)")
         return None
-    device_type = targets[0].id.split(":")[0]
+    kind = device_type(targets[0].id)
     world = endpoint.world_size if endpoint is not None else (nproc or 1)
-    if endpoint is None and device_type != "cpu":
-        available = sum(1 for d in found if d.id.split(":")[0] == device_type)
+    if endpoint is None and kind != "cpu":
+        available = sum(1 for d in found if device_type(d.id) == kind)
         if world > available:
-            raise UsageError(f"--nproc {world} needs {world} {device_type} devices, and {available} were found")
+            raise UsageError(f"--nproc {world} needs {world} {kind} devices, and {available} were found")
     if fault is not None and fault.distributed:
         ranks = {fault.rank, getattr(fault, "peer", fault.rank)}
         if world < 2 or max(ranks) >= world:
@@ -132,7 +130,7 @@ def _distributed_run(specs: list[CheckSpec], targets: list[DeviceInfo], found: l
                              f"use --nproc {max(2, max(ranks) + 1)} or more")
     if backend is not None:
         _require_known_backend(backend)
-    layout = RankLayout(world, device_type, backend, group_timeout_s=min(timeout or 60.0, 600.0))
+    layout = RankLayout(world, kind, backend, group_timeout_s=min(timeout or 60.0, 600.0))
     return DistributedRun(layout, endpoint)
 
 
@@ -157,10 +155,6 @@ def _only_distributed(specs: list[CheckSpec]) -> list[CheckSpec]:
 
 def distributed_ranks(run: DistributedRun | None) -> int:
     return run.layout.nproc if run is not None else 1
-
-
-def _where(result: Result) -> str:
-    return result.device if result.rank is None else f"rank {result.rank}, {result.device}"
 
 
 def _baseline_judge(path: str) -> Callable[[Result, DeviceInfo], Result]:
@@ -195,7 +189,7 @@ def _run_with_progress(run: Callable[..., Report], total: int, console: Console)
 
         def finished(result: Result) -> None:
             style = STATUS_STYLE[result.status]
-            progress.console.print(f"[{style}]{result.status.value:>7}[/] {result.check} ({_where(result)}) "
+            progress.console.print(f"[{style}]{result.status.value:>7}[/] {result.check} ({where(result)}) "
                                    f"{result.duration_s:.1f}s")
             progress.advance(bar)
 
@@ -209,7 +203,7 @@ def _run_with_log_lines(run: Callable[..., Report], total: int) -> Report:
     def finished(result: Result) -> None:
         nonlocal done
         done += 1
-        sys.stderr.write(f"[{done}/{total}] {result.status.value:>7} {result.check} ({_where(result)}) "
+        sys.stderr.write(f"[{done}/{total}] {result.status.value:>7} {result.check} ({where(result)}) "
                          f"{result.duration_s:.1f}s\n")
         sys.stderr.flush()
 

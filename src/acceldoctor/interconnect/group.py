@@ -2,16 +2,19 @@
 
 The same code serves `acceldoctor check --nproc N` (the parent hosts the key-value store and starts the
 ranks) and `torchrun ... -m acceldoctor check` (torchrun's agent hosts it; its environment names it).
-Besides the process group, every rank keeps two entries in the store:
-- `at/<rank>`: the check it is in, or `done <check>` once it finished it;
-- `alive/<rank>`: a wall-clock heartbeat refreshed every second by a background thread.
-When a collective fails on a survivor (a peer died, or stopped answering until the group timeout), these
-entries say which rank is behind and whether its process is still alive (hung) or gone (died), so the
-survivors can name it without any collective (the group is broken by then).
+Besides the process group, every rank keeps entries in the store:
+- `at/<rank>`: where it is: `in <task> <check>`, `done <task>`, or `failed <task> #<order>: <reason>`, where
+  <order> (from a shared counter) says which rank failed first;
+- `beat/<rank>`: a counter a background thread increments every second (a counter, not a clock, so hosts
+  with skewed clocks still agree on whether it moves).
+When a collective fails on a survivor, these entries say which rank is behind and whether its process
+still beats (hung) or not (died), so the survivors can name it without any collective (the group is broken
+by then). A rank that raised its own error is named by its reason, as the first to fail.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import socket
@@ -72,10 +75,17 @@ class Endpoint:
     host_store: bool  # this rank hosts the store (plain env launch without torchrun's agent)
 
 
+def launched_by_torchrun(environ: dict[str, str] | None = None) -> bool:
+    """Whether this process is one of torchrun's ranks. RANK and WORLD_SIZE alone are not enough: schedulers
+    (Kubeflow's PyTorchJob) set them per pod for the torchrun they expect the pod to start."""
+    env = os.environ if environ is None else environ
+    return "RANK" in env and "WORLD_SIZE" in env and ("TORCHELASTIC_RUN_ID" in env or "LOCAL_RANK" in env)
+
+
 def endpoint_from_env(environ: dict[str, str] | None = None) -> Endpoint | None:
     """The torchrun-style environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), or None when not launched so."""
     env = os.environ if environ is None else environ
-    if "RANK" not in env or "WORLD_SIZE" not in env:
+    if not launched_by_torchrun(env):
         return None
     try:
         rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
@@ -91,8 +101,22 @@ def endpoint_from_env(environ: dict[str, str] | None = None) -> Endpoint | None:
     return Endpoint(rank, world, local_rank, address, port, host_store=not agent and rank == 0)
 
 
+def device_type(device_id: str) -> str:
+    """"cuda" of "cuda:3"."""
+    return device_id.split(":", 1)[0]
+
+
 def device_for_rank(device_type: str, local_rank: int) -> str:
-    return "cpu" if device_type == "cpu" else f"{device_type}:{local_rank}"
+    """One device per local rank; modulo the devices this process sees (a scheduler may show each rank only its own)."""
+    if device_type == "cpu":
+        return "cpu"
+    import torch
+
+    try:
+        count = getattr(torch, device_type).device_count()
+    except (AttributeError, RuntimeError):
+        count = 0
+    return f"{device_type}:{local_rank % count if count else local_rank}"
 
 
 def join(endpoint: Endpoint, *, backend: str, device: str, timeout_s: float) -> GroupView:
@@ -125,7 +149,7 @@ def _start_heartbeat(endpoint: Endpoint, timeout: datetime.timedelta) -> None:
     def beat() -> None:
         while True:
             try:
-                client.set(f"alive/{endpoint.rank}", repr(time.time()))
+                client.add(f"beat/{endpoint.rank}", 1)
             except Exception:  # the store went away: the run is over
                 return
             time.sleep(HEARTBEAT_S)
@@ -133,10 +157,25 @@ def _start_heartbeat(endpoint: Endpoint, timeout: datetime.timedelta) -> None:
     threading.Thread(target=beat, name="acceldoctor-heartbeat", daemon=True).start()
 
 
-def mark(view: GroupView, what: str) -> None:
-    """Record where this rank is (`<check>` while in it, `done <check>` or `failed <check>` after)."""
+def mark_in(view: GroupView, task: int, check_id: str) -> None:
+    _set(view, f"in {task} {check_id}")
+
+
+def mark_done(view: GroupView, task: int) -> None:
+    _set(view, f"done {task}")
+
+
+def mark_failed(view: GroupView, task: int, reason: str) -> int:
+    """Record that this rank gave up on `task`; returns its place among the ranks that did (1: the first)."""
+    order = view.store.add(f"failures/{task}", 1) if view.store is not None else 1
+    _set(view, f"failed {task} #{order}: {reason[:300]}")
+    return order
+
+
+def _set(view: GroupView, value: str) -> None:
     if view.store is not None:
-        view.store.set(f"at/{view.rank}", what)
+        with contextlib.suppress(Exception):  # the store is gone with its host: nothing left to tell
+            view.store.set(f"at/{view.rank}", value)
 
 
 def _read(store: dist.Store, key: str) -> str | None:
@@ -151,31 +190,54 @@ def _read(store: dist.Store, key: str) -> str | None:
 @dataclass(frozen=True)
 class Stopped:
     rank: int
-    kind: str  # "died" or "hung"
-    where: str  # the check it was in
+    kind: str  # "died", "hung" or "failed" (it raised an error of its own first)
+    where: str  # the check it was in, or its error
 
 
-def stopped_ranks(view: GroupView, check_id: str, *, settle_s: float = DEAD_AFTER_S + HEARTBEAT_S) -> list[Stopped]:
-    """The ranks that neither finished nor gave up on `check_id`, each judged dead (heartbeat stopped) or hung.
+def _settled(marker: str | None, task: int) -> bool:
+    """Finished or gave up on `task` (or went past it)."""
+    if not marker or marker.startswith("in "):
+        fields = (marker or "").split()
+        return len(fields) >= 2 and fields[1].isdigit() and int(fields[1]) > task
+    return int(marker.split()[1]) >= task
 
-    Called by a survivor after a collective of `check_id` failed (and after it marked itself `failed <check>`).
-    It watches for up to `settle_s`: a dying peer's heartbeat needs that long to go stale, and a fellow
-    survivor needs a moment to mark itself failed, so that neither is mistaken for a hung rank.
+
+def first_failure(view: GroupView, task: int) -> Stopped | None:
+    """The other rank that gave up on `task` first, if it did so before this one, with its reason."""
+    for rank in range(view.world_size):
+        marker = _read(view.store, f"at/{rank}") if view.store is not None else None
+        if rank != view.rank and marker and marker.startswith(f"failed {task} #1:"):
+            return Stopped(rank, "failed", marker.split(": ", 1)[1])
+    return None
+
+
+def stopped_ranks(view: GroupView, task: int, check_id: str, *, group_timeout_s: float,
+                  settle_s: float = DEAD_AFTER_S + HEARTBEAT_S) -> list[Stopped]:
+    """The ranks that neither finished nor gave up on `task`, each judged dead (heartbeat stopped) or hung.
+
+    Called by a survivor after a collective of `task` failed (and after it marked itself failed). A peer that
+    still beats may only be blocked on another rank, and will fail too within the group timeout: so a rank is
+    called hung only if it is still in the check a whole group timeout (plus settling time) later. Dead ranks
+    are known sooner: their beat stops moving for DEAD_AFTER_S.
     """
     if view.store is None:
         return []
-    settled = {f"done {check_id}", f"failed {check_id}"}
-    found: dict[int, Stopped] = {}
-    deadline = time.time() + settle_s
+    deadline = time.monotonic() + group_timeout_s + settle_s
+    last_beat: dict[int, tuple[str | None, float]] = {}
     while True:
-        found = {}
+        now = time.monotonic()
+        found: dict[int, Stopped] = {}
         for rank in range(view.world_size):
-            where = _read(view.store, f"at/{rank}") or "start-up"
-            if rank == view.rank or where in settled:
+            marker = _read(view.store, f"at/{rank}")
+            if rank == view.rank or _settled(marker, task):
                 continue
-            beat = _read(view.store, f"alive/{rank}")
-            age = time.time() - float(beat) if beat else float("inf")
-            found[rank] = Stopped(rank, "died" if age > DEAD_AFTER_S else "hung", where)
-        if all(s.kind == "died" for s in found.values()) or time.time() >= deadline:
+            beat = _read(view.store, f"beat/{rank}")
+            seen, since = last_beat.get(rank, (None, now))
+            if beat != seen or rank not in last_beat:
+                last_beat[rank] = (beat, now)
+                since = now
+            dead = beat is None or now - since > DEAD_AFTER_S
+            found[rank] = Stopped(rank, "died" if dead else "hung", check_id if marker else "start-up")
+        if not found or all(s.kind == "died" for s in found.values()) or now >= deadline:
             return [found[r] for r in sorted(found)]
         time.sleep(HEARTBEAT_S / 2)

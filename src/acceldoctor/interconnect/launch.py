@@ -128,24 +128,31 @@ def launch_local(nproc: int, fn: Callable[..., Any], args: tuple = (), *, device
     outcome = LaunchResult()
     reported: set[int] = set()
     deadline = begin + deadline_s
-    while len(reported) < nproc and time.monotonic() < deadline:
-        if abandoned is not None and reported | abandoned() >= set(range(nproc)):
-            break
-        try:
-            rank, status, value = results.get(timeout=0.5)
-        except queue.Empty:
-            if all(not p.is_alive() for p in ranks):
-                break  # nobody left to report
-            continue
-        if status == "message":
-            if on_message is not None:
-                on_message(rank, value)
-            continue
-        reported.add(rank)
-        if status == "ok":
-            outcome.results[rank] = value
-        else:
-            outcome.failures.append(RankFailure(rank, "error", value))
+    try:
+        while len(reported) < nproc and time.monotonic() < deadline:
+            if abandoned is not None and reported | abandoned() >= set(range(nproc)):
+                break
+            try:
+                rank, status, value = results.get(timeout=0.5)
+            except queue.Empty:
+                if all(not p.is_alive() for p in ranks):
+                    break  # nobody left to report
+                continue
+            if status == "message":
+                if on_message is not None:
+                    on_message(rank, value)
+                continue
+            reported.add(rank)
+            if status == "ok":
+                outcome.results[rank] = value
+            else:
+                outcome.failures.append(RankFailure(rank, "error", value))
+    except BaseException:  # Ctrl-C, or a failing on_message: no rank outlives this call
+        for process in ranks:
+            if process.is_alive():
+                process.kill()
+            process.join(5)
+        raise
     given_up = (abandoned() if abandoned is not None else set()) - reported
     for rank, process in enumerate(ranks):
         if rank in given_up and process.is_alive():
@@ -158,6 +165,7 @@ def launch_local(nproc: int, fn: Callable[..., Any], args: tuple = (), *, device
         if rank in reported:
             if process.is_alive():
                 process.kill()
+                process.join(5)
             continue
         if process.is_alive():
             process.kill()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -15,11 +17,12 @@ STATUS_STYLE = {
 }
 
 
-def where(result: Result, report: Report) -> str:
-    """The device column: the device, and for a rank its number (and host, when not this report's host)."""
+def where(result: Result, report: Report | None = None) -> str:
+    """Where a result was measured: the device, and for a rank its number (and host, when not the report's)."""
     if result.rank is None:
         return result.device
-    host = f"{result.host} " if result.host and result.host != report.host.hostname else ""
+    local = report.host.hostname if report is not None else socket.gethostname()
+    host = f"{result.host} " if result.host and result.host != local else ""
     return f"{host}{result.device} rank {result.rank}"
 
 

@@ -11,9 +11,14 @@ Two ways in, one rank program (runner/ranks.py):
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+import os
 import socket
+import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -63,16 +68,15 @@ class _Throttle:
         self.send, self.last = send, 0.0
 
     def __call__(self, done: int, total: int, what: str) -> None:
-        import time
-
         now = time.monotonic()
         if now - self.last >= 0.5 or done >= total:
             self.last = now
             self.send({"kind": "progress", "progress": [done, total, what]})
 
 
-def _local_rank_main(rctx: RankContext, tasks: list[Task]) -> None:
-    run_rank_checks(tasks, rctx.group, rctx.device, rctx.send, _Throttle(rctx.send))
+def _local_rank_main(rctx: RankContext, tasks: list[Task], group_timeout_s: float) -> None:
+    run_rank_checks(tasks, rctx.group, rctx.device, rctx.send, group_timeout_s=group_timeout_s,
+                    on_progress=_Throttle(rctx.send))
 
 
 def run_local_ranks(tasks: list[Task], layout: RankLayout, *, deadline_s: float,
@@ -97,7 +101,8 @@ def run_local_ranks(tasks: list[Task], layout: RankLayout, *, deadline_s: float,
             if on_result:
                 on_result(result_of(raw))
 
-    outcome = launch_local(layout.nproc, _local_rank_main, (tasks,), device_type=layout.device_type,
+    outcome = launch_local(layout.nproc, _local_rank_main, (tasks, layout.group_timeout_s),
+                           device_type=layout.device_type,
                            backend=layout.backend, group_timeout_s=layout.group_timeout_s, deadline_s=deadline_s,
                            on_message=on_message, abandoned=lambda: set(hung))
     for failure in outcome.failures:
@@ -112,12 +117,18 @@ def run_local_ranks(tasks: list[Task], layout: RankLayout, *, deadline_s: float,
             on_result(result)
 
 
-def run_as_torchrun_rank(tasks: list[Task], endpoint: Endpoint, layout: RankLayout, *,
+def run_as_torchrun_rank(tasks: list[Task], endpoint: Endpoint, layout: RankLayout, *, deadline_s: float,
                          on_start: Callable[[int], None] | None = None, on_result: OnResult | None = None,
                          on_progress: OnProgress | None = None) -> list[Result]:
-    """Be one rank of a torchrun job; on rank 0, report every rank's results (others report only their own)."""
+    """Be one rank of a torchrun job; on rank 0, report every rank's results (others report only their own).
+
+    The other ranks wait (bounded) for rank 0 to finish its report before returning: torchrun's agent stops
+    every process on a node as soon as one of them exits with an error, which would cut rank 0 short.
+    Nothing outlives `deadline_s`: with no launcher above it to stop a hung rank, a watchdog ends the process.
+    """
     import torch.distributed as dist
 
+    _start_watchdog(deadline_s, endpoint.rank)
     device = device_for_rank(layout.device_type, endpoint.local_rank)
     view = join(endpoint, backend=layout.chosen_backend, device=device, timeout_s=layout.group_timeout_s)
     store = view.store
@@ -136,36 +147,70 @@ def run_as_torchrun_rank(tasks: list[Task], endpoint: Endpoint, layout: RankLayo
             return
         raw = message["raw"]
         store.set(f"result/{raw['index']}/{view.rank}", json.dumps(raw))
-        if view.rank != 0:
-            report(result_of(raw))
-            return
         report(result_of(raw))
-        _collect_peers(raw, view, store, layout.group_timeout_s, report, gone)
+        if view.rank == 0:
+            _collect_peers(raw, view, store, layout.group_timeout_s, report, gone)
 
-    try:
-        run_rank_checks(tasks, view, device, publish, on_progress if view.rank == 0 else None)
-    finally:
+    raws = run_rank_checks(tasks, view, device, publish, group_timeout_s=layout.group_timeout_s,
+                           on_progress=on_progress if view.rank == 0 else None)
+    if view.rank == 0:
+        store.set("report_done", "1")
+    else:
+        with contextlib.suppress(Exception):  # rank 0 is gone, or slow: the deadline below bounds the wait
+            store.wait(["report_done"], datetime.timedelta(seconds=layout.group_timeout_s + 60))
+    if all(raw["status"] != "error" for raw in raws):
+        # After a failed collective, tearing the group down can block (NCCL): the process exit frees it instead.
         dist.destroy_process_group()
     return collected
 
 
+def _start_watchdog(deadline_s: float, rank: int) -> None:
+    def expire() -> None:
+        sys.stderr.write(f"acceldoctor: rank {rank} is still running after the run's limit of {deadline_s:g} s "
+                         f"(a hung device or peer); ending it\n")
+        sys.stderr.flush()
+        os._exit(1)
+
+    timer = threading.Timer(deadline_s, expire)
+    timer.daemon = True
+    timer.start()
+
+
 def _collect_peers(own: dict, view, store, wait_s: float, report: OnResult, gone: set[int]) -> None:
-    """On rank 0: the other ranks' results of the task rank 0 just finished, or a stopped result for each missing."""
+    """On rank 0: every other rank's result of the task rank 0 just finished, all waited for within one `wait_s`;
+    a `crash`/`timeout` result for a rank that stopped (as rank 0 or any peer saw it) or never published."""
+    task, check = own["index"], own["check"]
+    deadline = time.monotonic() + wait_s
     stopped = {s["rank"]: s for s in own.get("stopped", [])}
-    for rank in range(1, view.world_size):
-        member = view.members[rank]
-        if rank in gone:
-            continue
+    pending = [r for r in range(1, view.world_size) if r not in gone]
+    reported: set[int] = set()
+
+    def take(rank: int) -> None:
+        raw = json.loads(store.get(f"result/{task}/{rank}"))
+        reported.add(rank)
+        report(result_of(raw))
+        for s in raw.get("stopped", []):  # what the peers saw counts as much as what rank 0 saw
+            stopped.setdefault(s["rank"], s)
+
+    for rank in pending:
         if rank in stopped:
-            gone.add(rank)
-            report(stopped_result(own["check"], rank, member.host, member.device, stopped[rank]["kind"],
-                                  f"seen by rank 0 ({stopped[rank]['where']})"))
             continue
-        key = f"result/{own['index']}/{rank}"
         try:
-            store.wait([key], datetime.timedelta(seconds=wait_s))
-            report(result_of(json.loads(store.get(key))))
-        except Exception:  # it never published: it is stuck, or gone
-            gone.add(rank)
-            report(stopped_result(own["check"], rank, member.host, member.device, "hung",
+            store.wait([f"result/{task}/{rank}"], datetime.timedelta(seconds=max(0.1, deadline - time.monotonic())))
+        except Exception:  # it never published within the time left: stuck, or gone
+            continue
+        take(rank)
+    for rank in pending:
+        if rank in reported:
+            continue
+        if store.check([f"result/{task}/{rank}"]):  # judged stopped by someone, yet it did finish
+            take(rank)
+            continue
+        member = view.members[rank]
+        gone.add(rank)
+        seen = stopped.get(rank)
+        if seen is not None:
+            report(stopped_result(check, rank, member.host, member.device, seen["kind"], "seen by its peers"))
+        else:
+            report(stopped_result(check, rank, member.host, member.device, "hung",
                                   f"it published no result within {wait_s:g} s of rank 0"))

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from acceldoctor.checks.registry import CheckSpec
+from acceldoctor.interconnect.group import device_type
 from acceldoctor.report.model import DeviceInfo, HostInfo, Metric, Report, Result, Status, exit_code_for
 from acceldoctor.report.writer import ReportWriter
 from acceldoctor.runner.distributed import RankLayout, run_as_torchrun_rank, run_local_ranks
@@ -143,8 +144,8 @@ def run_plan(
             if on_result:
                 on_result(result)
         if spread:
-            _run_distributed(spread, distributed or DistributedRun(RankLayout(1, devices[0].id.split(":")[0])),
-                             report, writer, level=level, fault=fault, timeout_s=timeout_s, seed=seed,
+            _run_distributed(spread, distributed or DistributedRun(RankLayout(1, device_type(devices[0].id))),
+                             report, writer, level=level, fault=fault, seed=seed,
                              on_start=on_start, on_result=on_result, on_progress=on_progress, judge=judge,
                              devices=devices)
     report.finished_at = _now()
@@ -155,7 +156,7 @@ def run_plan(
 
 
 def _run_distributed(items: list[PlannedCheck], run: DistributedRun, report: Report, writer: ReportWriter, *,
-                     level: str, fault: str | None, timeout_s: float | None, seed: int,
+                     level: str, fault: str | None, seed: int,
                      on_start, on_result, on_progress, judge, devices: list[DeviceInfo]) -> None:
     """Run the distributed checks on every rank; each rank's result is judged and written as it arrives."""
     tasks = [Task(check_id=i.spec.id, device=i.device.id, level=level, params=i.params, seed=seed, fault=fault)
@@ -173,11 +174,12 @@ def _run_distributed(items: list[PlannedCheck], run: DistributedRun, report: Rep
         if on_start:
             on_start(items[index])
 
+    # Bounded: a rank still running after every check's own limit plus a group timeout each (plus start-up) is
+    # stopped as hung; --timeout is the group timeout here, not a check's whole duration.
+    deadline_s = 120.0 + sum(i.spec.timeout_s + run.layout.group_timeout_s for i in items)
     if run.endpoint is not None:
-        run_as_torchrun_rank(tasks, run.endpoint, run.layout, on_start=started, on_result=arrived,
-                             on_progress=on_progress)
+        run_as_torchrun_rank(tasks, run.endpoint, run.layout, deadline_s=deadline_s, on_start=started,
+                             on_result=arrived, on_progress=on_progress)
         return
-    # Bounded: a rank still running after every check's time limit (plus start-up) is stopped as hung.
-    deadline_s = 120.0 + sum(timeout_s or i.spec.timeout_s for i in items)
     run_local_ranks(tasks, run.layout, deadline_s=deadline_s, on_start=started, on_result=arrived,
                     on_progress=on_progress)
