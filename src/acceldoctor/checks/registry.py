@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from acceldoctor.checks.context import CheckContext, CheckOutcome
 
 LEVELS = ("quick", "standard", "full")
-CATEGORY_PACKAGES = ("correctness", "determinism", "environment", "interconnect", "performance")
+CATEGORY_PACKAGES = ("correctness", "determinism", "environment", "interconnect", "performance", "stability")
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,29 @@ def check(
     raise typer.Exit(code)
 
 
+@app.command()
+def stress(
+    duration: Annotated[str, typer.Option(help="How long to burn: 30s, 10m, 1h.")] = "10m",
+    device: Annotated[str | None, typer.Option(
+        "--device", "-d", help="Devices to burn at once: all, a comma list, or one (default: the first "
+        "accelerator, else the CPU).")] = None,
+    json_path: Annotated[str | None, typer.Option(
+        "--json", help="Write the JSON report (with the per-interval timeline) here as the run goes.")] = None,
+    inject: Annotated[str | None, typer.Option(
+        help="Inject a fault to prove the burn catches it (e.g. bitflip, hang-matmul).")] = None,
+    interval: Annotated[float, typer.Option(help="Seconds per sample.", min=0.2)] = 1.0,
+) -> None:
+    """Burn-in: sustained, self-checking load on every chosen device at once, with drift and hang detection.
+
+    Exit code: as `check` (0 healthy, 1 a problem was found, 2 usage or tool error).
+    """
+    _require_torch()
+    from acceldoctor.cli.stress_command import run_stress_command
+
+    raise typer.Exit(run_stress_command(duration=duration, device=device, json_path=json_path, inject=inject,
+                                        interval=interval))
+
+
 app.add_typer(baseline_app, name="baseline")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import torch
 import torch.nn.functional as F
@@ -79,6 +80,19 @@ class NondeterministicSum(Fault):
         return torch.where(torch.isfinite(out), out + noise * torch.finfo(out.dtype).eps * out.detach().abs(), out)
 
 
+class DriftingMatmul(SlowOp):
+    """Matrix products that get slower the longer the device runs (+15% per second, up to +300%): a chip that
+    throttles as it heats. Results stay correct."""
+
+    RATE_PER_S = 15.0
+
+    def apply(self, func, args, kwargs):
+        now = time.monotonic()
+        self.started = getattr(self, "started", None) or now
+        self.percent = min(300.0, self.RATE_PER_S * (now - self.started)) or 0.01
+        return super().apply(func, args, kwargs)
+
+
 class HangingMatmul(Fault):
     """A GEMM that never returns, like a kernel waiting forever on a lost completion."""
 
@@ -109,6 +123,8 @@ FAULTS: dict[str, Fault] = {
                "computes the right result.",
                "a GEMM library regression, a throttled or mis-clocked chip", "performance.gemm", "fail",
                MATMUL_FAMILY, needs_baseline=True),
+        DriftingMatmul("slow-drift", DriftingMatmul.__doc__, "a device that throttles as it heats (cooling, power "
+                       "capping, a failing fan)", "stability.gemm_burn", "fail", MATMUL_FAMILY),
         HangingMatmul("hang-matmul", HangingMatmul.__doc__, "a hung kernel or lost interrupt",
                       "correctness.matmul", "timeout", MATMUL_FAMILY),
         CrashingConv("crash-conv2d", CrashingConv.__doc__, "a kernel that kills the process (device reset)",

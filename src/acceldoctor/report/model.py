@@ -88,6 +88,9 @@ class Report(BaseModel):
     results: list[Result] = Field(default_factory=list)
     summary: dict[str, int] = Field(default_factory=dict)
     exit_code: int | None = None
+    timeline: dict[str, list[dict[str, float]]] | None = Field(
+        None, description="`acceldoctor stress`: per device, one sample per interval (t_s, iterations, "
+        "wrong_elements, nan_elements, tflops).")
 
     def refresh_summary(self) -> None:
         counts = {status.value: 0 for status in Status}

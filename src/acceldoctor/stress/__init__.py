@@ -1,0 +1,1 @@
+"""acceldoctor stress: sustained, self-checking load on every chosen device at once."""
