@@ -14,12 +14,13 @@ def _stress(cli, tmp_path, *args, duration="12s"):
 
 
 def test_a_healthy_burn_reports_nothing_and_keeps_a_timeline(cli, tmp_path):
-    proc, report, _ = _stress(cli, tmp_path)
+    # 30 s: drift compares the first and last quarters, and on a shared CPU a 3 s quarter can catch a neighbour
+    proc, report, _ = _stress(cli, tmp_path, duration="30s")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     [result] = report["results"]
     assert (result["check"], result["status"]) == ("stability.gemm_burn", "pass")
     samples = report["timeline"]["cpu"]
-    assert len(samples) >= 8 and all(s["wrong_elements"] == 0 and s["tflops"] > 0 for s in samples)
+    assert len(samples) >= 20 and all(s["wrong_elements"] == 0 and s["tflops"] > 0 for s in samples)
     assert "products" in proc.stderr  # a line per interval while it runs
 
 

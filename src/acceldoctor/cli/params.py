@@ -14,8 +14,12 @@ def _coerce(raw: str, param: Param, where: str) -> Any:
     default = param.default
     if raw in {str(c) for c in param.choices}:
         return next(c for c in param.choices if str(c) == raw)
-    if param.choices and isinstance(default, str):
+    # A word default with numeric bounds ("auto", else a number) takes numbers too, checked against the bounds.
+    numeric = isinstance(default, str) and (param.minimum is not None or param.maximum is not None)
+    if param.choices and isinstance(default, str) and not numeric:
         raise UsageError(f"--param {where}: choose one of {', '.join(map(str, param.choices))}; got {raw!r}")
+    if numeric:
+        default = float(param.minimum if param.minimum is not None else param.maximum)
     if isinstance(default, str) or default is None:
         return raw
     try:

@@ -81,10 +81,10 @@ class NondeterministicSum(Fault):
 
 
 class DriftingMatmul(SlowOp):
-    """Matrix products that get slower the longer the device runs (+15% per second, up to +300%): a chip that
+    """Matrix products that get slower the longer the device runs (+30% per second, up to +300%): a chip that
     throttles as it heats. Results stay correct."""
 
-    RATE_PER_S = 15.0
+    RATE_PER_S = 30.0
 
     def apply(self, func, args, kwargs):
         now = time.monotonic()

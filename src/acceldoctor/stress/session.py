@@ -3,8 +3,8 @@
 Each device's process sends one sample per interval. A device that sends nothing for `hang_after_s` is
 killed and reported `timeout` while the others go on; a process that dies is `crash`. At the end each device
 gets one `stability.gemm_burn` result: `fail` on any wrong or NaN element (silent data corruption), `warn`
-when its throughput drifted more than `drift_limit` below the start, else `pass`. Every sample is kept in
-the report's `timeline`, written as the run goes, so a killed run still shows what happened.
+or `fail` when its throughput drifted below the start beyond the limits of stress/verdict.py, else `pass`.
+Every sample is kept in the report's `timeline`, written as the run goes, so a killed run still shows what happened.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 from acceldoctor.report.model import DeviceInfo, HostInfo, Report, Result, Status, exit_code_for
 from acceldoctor.report.writer import ReportWriter
-from acceldoctor.stress.verdict import judge_burn
+from acceldoctor.stress.verdict import drift_limits, judge_burn
 
 CHECK = "stability.gemm_burn"
 
@@ -56,7 +56,7 @@ class _Watch:
 
 
 def run_stress(devices: list[DeviceInfo], host: HostInfo, *, duration_s: float, interval_s: float = 1.0,
-               hang_after_s: float | None = None, drift_limit: float = 0.10, fault: str | None = None,
+               hang_after_s: float | None = None, fault: str | None = None,
                writer: ReportWriter | None = None, on_sample: Callable[[str, dict], None] | None = None) -> Report:
     writer = writer or ReportWriter(None)
     hang_after_s = hang_after_s or max(15.0, 5 * interval_s)
@@ -80,7 +80,7 @@ def run_stress(devices: list[DeviceInfo], host: HostInfo, *, duration_s: float, 
                 watch.process.kill()
             watch.process.join(5)
     for info in devices:
-        writer.add_result(report, _verdict(info.id, watches[info.id], drift_limit, interval_s))
+        writer.add_result(report, _verdict(info.id, watches[info.id]))
     report.finished_at = _now()
     report.exit_code = exit_code_for(report.results)
     report.refresh_summary()
@@ -120,8 +120,8 @@ def _watch(watches: dict[str, _Watch], samples, report: Report, writer: ReportWr
                 watch.ended = "timeout"
 
 
-def _verdict(device: str, watch: _Watch, drift_limit: float, interval_s: float) -> Result:
-    outcome = judge_burn(device, watch.samples, drift_limit)
+def _verdict(device: str, watch: _Watch) -> Result:
+    outcome = judge_burn(device, watch.samples, *drift_limits(device.split(":", 1)[0]))
     seconds = watch.samples[-1]["t_s"] if watch.samples else 0.0
     done = f"after {sum(x['iterations'] for x in watch.samples)} products in {seconds:.0f} s"
     status, message = outcome.status, outcome.message

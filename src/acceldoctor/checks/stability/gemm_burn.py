@@ -5,7 +5,7 @@ from __future__ import annotations
 from acceldoctor.checks.context import CheckContext, CheckOutcome
 from acceldoctor.checks.registry import CheckDoc, Param, register_check
 from acceldoctor.stress.burn import gemm_burn
-from acceldoctor.stress.verdict import judge_burn
+from acceldoctor.stress.verdict import drift_limits, judge_burn
 
 
 @register_check(
@@ -21,8 +21,8 @@ from acceldoctor.stress.verdict import judge_burn
              "miss most of it; devices that throttle as they heat lose throughput only after minutes. "
              "`acceldoctor stress` runs this burn on every device at once for as long as asked."),
         failure_means=("`fail`: the device returned a different result for the same product (silent data "
-                       "corruption), or it ended over 25% slower than it began; `warn`: over 10% slower "
-                       "(throttling)."),
+                       "corruption), or it ended over 25% slower than it began (50% on the CPU); `warn`: over 10% "
+                       "slower (30% on the CPU): throttling."),
         remedy=("For corruption: take the device out of service and hand the report to the vendor; re-run "
                 "`acceldoctor stress --duration 30m -d DEVICE` to see how often it happens. For drift: look at "
                 "temperature, power limit and clocks (`nvidia-smi -q -d PERFORMANCE`, `rocm-smi`, `npu-smi info`) "
@@ -31,8 +31,11 @@ from acceldoctor.stress.verdict import judge_burn
     params=(
         Param("duration_s", 20.0, "Seconds of burn.", minimum=2),
         Param("interval_s", 1.0, "Seconds per throughput sample.", minimum=0.2),
-        Param("drift_limit", 0.10, "Warn when the end is this much slower than the start.", minimum=0, maximum=1),
-        Param("drift_fail", 0.25, "Fail when the end is this much slower than the start.", minimum=0, maximum=1),
+        Param("drift_limit", "auto", "Warn when the end is this much slower than the start (auto: 0.10 on "
+              "accelerators, 0.30 on the CPU, whose throughput moves with the OS's use of its cores).",
+              choices=("auto",), minimum=0, maximum=1),
+        Param("drift_fail", "auto", "Fail when the end is this much slower than the start (auto: 0.25 on "
+              "accelerators, 0.50 on the CPU).", choices=("auto",), minimum=0, maximum=1),
     ),
 )
 def check_gemm_burn(ctx: CheckContext) -> CheckOutcome:
@@ -40,4 +43,5 @@ def check_gemm_burn(ctx: CheckContext) -> CheckOutcome:
     samples = [s.as_dict() for s in gemm_burn(
         ctx.device, total, interval_s=float(ctx.params["interval_s"]), seed=ctx.seed,
         on_interval=lambda s: ctx.progress(int(s.t_s), int(total), "s"))]
-    return judge_burn(str(ctx.device), samples, float(ctx.params["drift_limit"]), float(ctx.params["drift_fail"]))
+    warn, fail = drift_limits(ctx.device.type, ctx.params["drift_limit"], ctx.params["drift_fail"])
+    return judge_burn(str(ctx.device), samples, warn, fail)
