@@ -18,7 +18,7 @@ from rich.progress import (
 )
 
 from acceldoctor.checks.registry import LEVELS, CheckSpec, all_checks, select_checks
-from acceldoctor.cli.errors import UsageError
+from acceldoctor.cli.errors import UsageError, interrupted
 from acceldoctor.cli.params import parse_param_overrides
 from acceldoctor.devices.discovery import UnknownDeviceError, list_devices, resolve_devices
 from acceldoctor.devices.versions import host_info
@@ -30,7 +30,6 @@ from acceldoctor.report.writer import ReportWriteError, ReportWriter
 from acceldoctor.runner.distributed import RankLayout
 from acceldoctor.runner.pool import WorkerPool
 from acceldoctor.runner.session import DistributedRun, PlannedCheck, plan, run_plan
-from acceldoctor.signals import Terminated
 
 
 def run_check_command(*, device: str | None, level: str, select: list[str], json_path: str | None,
@@ -86,9 +85,7 @@ def run_check_command(*, device: str | None, level: str, select: list[str], json
     except ReportWriteError as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt as exc:
-        kept = f"; the partial report is in {writer.path}" if writer.path else ""
-        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        raise UsageError(f"{what}{kept}", exit_code=143 if isinstance(exc, Terminated) else 130) from None
+        raise interrupted(exc, writer.path) from None
     if follower:
         counts = ", ".join(f"{n} {s}" for s, n in report.summary.items() if n)
         sys.stderr.write(f"rank {distributed.endpoint.rank}: {counts}; global rank 0 writes the report\n")

@@ -16,6 +16,16 @@ class UsageError(Exception):
         self.exit_code = exit_code
 
 
+def interrupted(exc: KeyboardInterrupt, partial_report: object | None) -> UsageError:
+    """The one-line error for a run ended by Ctrl-C (exit 130) or SIGTERM (143), naming the partial report kept."""
+    from acceldoctor.signals import Terminated
+
+    kept = f"; the partial report is in {partial_report}" if partial_report else ""
+    if isinstance(exc, Terminated):
+        return UsageError(f"terminated{kept}", exit_code=143)
+    return UsageError(f"interrupted{kept}", exit_code=130)
+
+
 def fail_usage(message: str, code: int = 2) -> NoReturn:
     sys.stderr.write(f"acceldoctor: error: {first_line(message, limit=1000) or 'error'}\n")
     raise SystemExit(code)

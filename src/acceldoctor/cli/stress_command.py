@@ -8,13 +8,13 @@ import sys
 
 from rich.console import Console
 
-from acceldoctor.cli.errors import UsageError
+from acceldoctor.cli.errors import UsageError, interrupted
 from acceldoctor.devices.discovery import UnknownDeviceError, list_devices, resolve_devices
 from acceldoctor.devices.versions import host_info
 from acceldoctor.faults.catalog import UnknownFault, get_fault
 from acceldoctor.report.terminal import render_summary
 from acceldoctor.report.writer import ReportWriteError, ReportWriter
-from acceldoctor.signals import Terminated, terminate_as_interrupt
+from acceldoctor.signals import terminate_as_interrupt
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
 
@@ -64,9 +64,7 @@ def run_stress_command(*, duration: str, device: str | None, json_path: str | No
             report = run_stress(targets, host_info(), duration_s=seconds, interval_s=interval, fault=inject,
                                 writer=writer, on_sample=sample)
     except KeyboardInterrupt as exc:
-        kept = f"; the partial report is in {writer.path}" if writer.path else ""
-        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        raise UsageError(f"{what}{kept}", exit_code=143 if isinstance(exc, Terminated) else 130) from None
+        raise interrupted(exc, writer.path) from None
     if not quiet:
         render_summary(report, Console())
         if writer.path:
