@@ -34,7 +34,6 @@ import argparse
 import dataclasses
 import datetime
 import os
-import socket
 import statistics
 import time
 
@@ -46,6 +45,7 @@ from acceldoctor.checks.performance._timing import Measurement
 from acceldoctor.devices.backends import synchronize
 from acceldoctor.interconnect import stats
 from acceldoctor.interconnect.collectives import measure_collective
+from acceldoctor.interconnect.launch import free_port
 
 LOW, HIGH = 0.9, 1.1
 UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
@@ -147,12 +147,6 @@ def report(rows: list[tuple], args: argparse.Namespace, n: int) -> None:
         if wrong:
             print(f"  warning: acceldoctor found {wrong} wrong elements at {human(size)}")
     print(f"all ratios within {LOW}-{HIGH}: {'yes' if inside else 'no'}")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def main() -> int:

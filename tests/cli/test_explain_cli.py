@@ -2,24 +2,19 @@
 
 import gzip
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from acceldoctor.interconnect.launch import free_port
+
 JOB = Path(__file__).resolve().parents[1] / "explain" / "multirank_job.py"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _run_job(mode: str, folder: Path) -> None:
-    subprocess.run([sys.executable, str(JOB), mode, str(folder), str(_free_port())], check=True, timeout=120,
+    subprocess.run([sys.executable, str(JOB), mode, str(folder), str(free_port())], check=True, timeout=120,
                    capture_output=True)
 
 
