@@ -11,7 +11,7 @@ def check_markdown(spec: CheckSpec) -> str:
     lines = [
         f"# `{spec.id}` — {spec.title}",
         "",
-        f"Category: `{spec.category}` · levels: {', '.join(spec.levels)} · time limit: {spec.timeout_s:g} s",
+        f"Category: `{spec.category}` · levels: {spec.levels_text} · time limit: {spec.timeout_s:g} s",
         "",
         "## What it verifies",
         spec.doc.verifies,

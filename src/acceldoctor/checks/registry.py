@@ -61,6 +61,11 @@ class CheckSpec:
     min_ranks: int = 1
 
     @property
+    def levels_text(self) -> str:
+        """The levels in words; a check of no level runs only under `acceldoctor stress`."""
+        return ", ".join(self.levels) or "`acceldoctor stress` only"
+
+    @property
     def category(self) -> str:
         return self.id.split(".", 1)[0]
 

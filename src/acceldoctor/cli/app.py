@@ -102,12 +102,17 @@ def stress(
     duration: Annotated[str, typer.Option(help="How long to burn: 30s, 10m, 1h.")] = "10m",
     device: Annotated[str | None, typer.Option(
         "--device", "-d", help="Devices to burn at once: all, a comma list, or one (default: the first "
-        "accelerator, else the CPU).")] = None,
+        "accelerator, else the CPU); cpu:0,cpu:1,... splits the CPU into workers on their own cores.")] = None,
     json_path: Annotated[str | None, typer.Option(
         "--json", help="Write the JSON report (with the per-interval timeline) here as the run goes.")] = None,
     inject: Annotated[str | None, typer.Option(
-        help="Inject a fault to prove the burn catches it (e.g. bitflip, hang-matmul).")] = None,
+        help="Inject a fault to prove the burn catches it (e.g. bitflip, hang-matmul); FAULT@DEVICE for one "
+        "device only (bitflip:300@cuda:1).")] = None,
     interval: Annotated[float, typer.Option(help="Seconds per sample.", min=0.2)] = 1.0,
+    workload: Annotated[str | None, typer.Option(
+        help="Workloads to run, a comma list of gemm, memory, train (default: all).")] = None,
+    html: Annotated[str | None, typer.Option(
+        "--html", help="Also write the report as one self-contained HTML page with the timeline's plots.")] = None,
 ) -> None:
     """Burn-in: sustained, self-checking load on every chosen device at once, with drift and hang detection.
 
@@ -117,7 +122,7 @@ def stress(
     from acceldoctor.cli.stress_command import run_stress_command
 
     raise typer.Exit(run_stress_command(duration=duration, device=device, json_path=json_path, inject=inject,
-                                        interval=interval))
+                                        interval=interval, workload=workload, html_path=html))
 
 
 app.add_typer(baseline_app, name="baseline")
@@ -184,6 +189,23 @@ def diagnose(
     from acceldoctor.cli.diagnose_command import run_diagnose_command
 
     raise typer.Exit(run_diagnose_command(reports, baseline, rules, json_path))
+
+
+@app.command("report")
+def report_(
+    path: Annotated[Path, typer.Argument(
+        metavar="FILE", help="A JSON report of `acceldoctor check` or `acceldoctor stress` (from --json).")],
+    html: Annotated[Path | None, typer.Option(
+        "--html", metavar="OUT", help="Write the report as one self-contained HTML page here (with the stress "
+        "timeline's charts), to open offline in any browser; '-' prints it to stdout.")] = None,
+) -> None:
+    """Show a saved report: its summary at the terminal, or with --html a page with tables and charts.
+
+    Exit code: 0 shown or written (what the report found is in it), 2 FILE is not a report or OUT cannot be written.
+    """
+    from acceldoctor.cli.report_command import run_report_command
+
+    raise typer.Exit(run_report_command(path, html))
 
 
 @app.command("list")

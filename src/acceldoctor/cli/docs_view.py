@@ -19,7 +19,7 @@ def render_check_list(console: Console) -> None:
     table.add_column("levels", no_wrap=True)
     table.add_column("what it verifies", ratio=1)
     for spec in all_checks().values():
-        table.add_row(spec.id, ",".join(spec.levels), spec.title)
+        table.add_row(spec.id, ",".join(spec.levels) or "stress", spec.title)
     console.print(table)
     console.print("Details: `acceldoctor doc ID`. Injectable faults: `acceldoctor list --faults`.")
 

@@ -1,5 +1,4 @@
-"""`acceldoctor stress`: validate arguments, run the burn on every chosen device, print a line per interval and the
-verdict."""
+"""`acceldoctor stress`: validate arguments, burn every chosen device, show progress and the verdict."""
 
 from __future__ import annotations
 
@@ -9,14 +8,18 @@ import sys
 from rich.console import Console
 
 from acceldoctor.cli.errors import UsageError, interrupted
+from acceldoctor.cli.stress_display import StressDisplay
 from acceldoctor.devices.discovery import UnknownDeviceError, list_devices, resolve_devices
 from acceldoctor.devices.versions import host_info
 from acceldoctor.faults.catalog import UnknownFault, get_fault
+from acceldoctor.report.model import DeviceInfo
 from acceldoctor.report.terminal import render_summary
-from acceldoctor.report.writer import ReportWriteError, ReportWriter
+from acceldoctor.report.writer import ReportWriteError, ReportWriter, write_atomically
 from acceldoctor.signals import terminate_as_interrupt
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+_CPU_WORKER = re.compile(r"^cpu:(\d+)$")
+MAX_CPU_WORKERS = 256
 
 
 def parse_duration(text: str) -> float:
@@ -30,43 +33,93 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def parse_workloads(text: str | None) -> tuple[str, ...]:
+    from acceldoctor.stress.workloads import WORKLOAD_KINDS
+
+    if not text:
+        return WORKLOAD_KINDS
+    kinds = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    if unknown := [k for k in kinds if k not in WORKLOAD_KINDS] or not kinds:
+        raise UsageError(f"--workload {text!r}: unknown {', '.join(unknown) if unknown else 'empty list'}; "
+                         f"choose from {', '.join(WORKLOAD_KINDS)}")
+    return kinds
+
+
+def stress_devices(spec: str | None) -> list[DeviceInfo]:
+    """`--device` as for `check`, plus `cpu:N`: worker N of the CPU, each on its own share of the cores."""
+    devices = list_devices()
+    parts = [p.strip() for p in (spec or "").split(",") if p.strip()]
+    workers = [p for p in parts if _CPU_WORKER.match(p)]
+    others = [p for p in parts if p not in workers]
+    try:
+        chosen = resolve_devices(",".join(others), devices) if others or not workers else []
+    except UnknownDeviceError as exc:
+        raise UsageError(f"{exc}, or CPU workers cpu:0, cpu:1, ...") from None
+    cpu = next(d for d in devices if d.id == "cpu")
+    for worker in workers:
+        if int(_CPU_WORKER.match(worker).group(1)) >= MAX_CPU_WORKERS:
+            raise UsageError(f"--device {worker}: at most {MAX_CPU_WORKERS} CPU workers")
+        chosen.append(cpu.model_copy(update={"id": worker}))
+    ids = [d.id for d in chosen]
+    if len(set(ids)) < len(ids):
+        raise UsageError(f"--device {spec!r} names a device twice")
+    if "cpu" in ids and workers:
+        raise UsageError("--device: burn the whole CPU (cpu) or CPU workers (cpu:0,cpu:1,...), not both")
+    return chosen
+
+
+def parse_injection(inject: str | None, devices: list[str]) -> dict[str, str]:
+    """`FAULT` for every device, or `FAULT@DEVICE` for one: {device: fault}."""
+    if inject is None:
+        return {}
+    name, _, target = inject.partition("@")
+    try:
+        fault = get_fault(name)
+    except UnknownFault as exc:
+        raise UsageError(f"{exc.args[0]}; see `acceldoctor list --faults`") from None
+    if fault.distributed:
+        raise UsageError(f"fault {name!r} is a fault of one rank in a group; stress runs no group")
+    if target and target not in devices:
+        raise UsageError(f"--inject {inject!r}: {target} is not among the devices under stress ({', '.join(devices)})")
+    return {d: name for d in devices if not target or d == target}
+
+
 def run_stress_command(*, duration: str, device: str | None, json_path: str | None, inject: str | None,
-                       interval: float) -> int:
+                       interval: float, workload: str | None = None, html_path: str | None = None) -> int:
     from acceldoctor.stress.session import run_stress
 
     seconds = parse_duration(duration)
-    if inject is not None:
-        try:
-            fault = get_fault(inject)
-        except UnknownFault as exc:
-            raise UsageError(f"{exc.args[0]}; see `acceldoctor list --faults`") from None
-        if fault.distributed:
-            raise UsageError(f"fault {inject!r} is a fault of one rank in a group; stress runs no group")
-    try:
-        targets = resolve_devices(device, list_devices())
-    except UnknownDeviceError as exc:
-        raise UsageError(str(exc)) from None
+    kinds = parse_workloads(workload)
+    targets = stress_devices(device)
+    faults = parse_injection(inject, [d.id for d in targets])
     writer = ReportWriter(json_path)
+    page = ReportWriter(html_path) if html_path not in (None, "-") else None
     try:
         writer.check_writable()
+        if page is not None:
+            page.check_writable()
     except ReportWriteError as exc:
         raise UsageError(str(exc)) from None
     quiet = json_path == "-"
-
-    def sample(device: str, s: dict) -> None:
-        if not quiet:
-            errors = f", {s['wrong_elements']} WRONG" if s["wrong_elements"] else ""
-            sys.stderr.write(f"[{s['t_s']:>6.0f}/{seconds:.0f} s] {device}: {s['iterations']} products, "
-                             f"{s['tflops']:.3g} TFLOP/s{errors}\n")
-
+    err = Console(stderr=True, quiet=quiet)
+    display = StressDisplay([d.id for d in targets], seconds, err, live=err.is_terminal and not quiet)
     try:
-        with terminate_as_interrupt():
-            report = run_stress(targets, host_info(), duration_s=seconds, interval_s=interval, fault=inject,
-                                writer=writer, on_sample=sample)
+        with terminate_as_interrupt(), display:
+            report = run_stress(targets, host_info(), duration_s=seconds, interval_s=interval, faults=faults,
+                                kinds=kinds, writer=writer, on_sample=display.update)
     except KeyboardInterrupt as exc:
         raise interrupted(exc, writer.path) from None
+    if page is not None:
+        from acceldoctor.report.html import render_report_html
+
+        try:
+            write_atomically(page.path, render_report_html(report), page.file_mode, what="the page")
+        except ReportWriteError as exc:  # the run is done and its JSON kept: say so, and still give its verdict
+            err.print(f"acceldoctor: {exc}", highlight=False)
     if not quiet:
         render_summary(report, Console())
-        if writer.path:
-            Console().print(f"report written to {writer.path}")
+        for path, what in ((writer.path, "report"), (page and page.path, "report page")):
+            if path:
+                Console().print(f"{what} written to {path}", highlight=False)
+    sys.stdout.flush()
     return report.exit_code or 0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -35,13 +37,20 @@ class WrongMatmulFp16(Fault):
         return func(a[..., :k_full], b[..., :k_full, :] if b.dim() > 1 else b[:k_full], *args[2:], **kwargs)
 
 
+@dataclass
 class BitFlip(Fault):
-    """One bit of one output element flips in one out of every 50 GEMM calls."""
+    """One bit of one output element flips in one out of every 50 GEMM calls (`bitflip:N`: one in N)."""
 
-    EVERY = 50
+    every: int = 50
+
+    def with_argument(self, argument: str) -> BitFlip:
+        if not argument.isdigit() or int(argument) < 1:
+            raise UnknownFault(f"fault {self.name!r}: {argument!r} is not a whole number of calls (e.g. "
+                               f"{self.name}:300)")
+        return dataclasses.replace(self, every=int(argument))
 
     def corrupt(self, out, func, args, kwargs):
-        if self.calls % self.EVERY or not out.is_floating_point() or out.numel() == 0:
+        if self.calls % self.every or not out.is_floating_point() or out.numel() == 0:
             return out
         gen = torch.Generator().manual_seed(self.calls)
         flat = out.detach().reshape(-1).clone()
@@ -81,16 +90,33 @@ class NondeterministicSum(Fault):
 
 
 class DriftingMatmul(SlowOp):
-    """Matrix products that get slower the longer the device runs (+30% per second, up to +300%): a chip that
-    throttles as it heats. Results stay correct."""
+    """Matrix products that keep their speed for 5 s, then get slower the longer the device runs (+30% per second,
+    up to +300%): a chip that throttles once it has heated up. Results stay correct."""
 
+    DELAY_S = 5.0
     RATE_PER_S = 30.0
 
     def apply(self, func, args, kwargs):
         now = time.monotonic()
-        self.started = getattr(self, "started", None) or now
-        self.percent = min(300.0, self.RATE_PER_S * (now - self.started)) or 0.01
+        if self.calls == 0:  # a fresh injection: the device starts cool
+            self.started = now
+        self.calls += 1
+        self.percent = min(300.0, self.RATE_PER_S * max(0.0, now - self.started - self.DELAY_S)) or 0.01
         return super().apply(func, args, kwargs)
+
+
+class StuckMemoryBit(Fault):
+    """One bit of device memory is stuck at 1: after a copy into a tensor of 1 MiB or more, bit 7 of the word a
+    third of the way into it reads 1, whatever was written."""
+
+    MIN_BYTES = 1 << 20
+
+    def corrupt(self, out, func, args, kwargs):
+        if out.numel() * out.element_size() < self.MIN_BYTES or not out.is_contiguous() or out.element_size() % 4:
+            return out
+        words = out.view(-1).view(torch.int32)
+        words[words.numel() // 3] |= 1 << 7
+        return out
 
 
 class HangingMatmul(Fault):
@@ -125,6 +151,8 @@ FAULTS: dict[str, Fault] = {
                MATMUL_FAMILY, needs_baseline=True),
         DriftingMatmul("slow-drift", DriftingMatmul.__doc__, "a device that throttles as it heats (cooling, power "
                        "capping, a failing fan)", "stability.gemm_burn", "fail", MATMUL_FAMILY),
+        StuckMemoryBit("memory-stuck-bit", StuckMemoryBit.__doc__, "a weak cell or stuck data line in device "
+                       "memory", "stability.memory_soak", "fail", frozenset({torch.Tensor.copy_})),
         HangingMatmul("hang-matmul", HangingMatmul.__doc__, "a hung kernel or lost interrupt",
                       "correctness.matmul", "timeout", MATMUL_FAMILY),
         CrashingConv("crash-conv2d", CrashingConv.__doc__, "a kernel that kills the process (device reset)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -88,9 +89,12 @@ class Report(BaseModel):
     results: list[Result] = Field(default_factory=list)
     summary: dict[str, int] = Field(default_factory=dict)
     exit_code: int | None = None
-    timeline: dict[str, list[dict[str, float]]] | None = Field(
-        None, description="`acceldoctor stress`: per device, one sample per interval (t_s, iterations, "
-        "wrong_elements, nan_elements, tflops).")
+    timeline: dict[str, list[dict[str, Any]]] | None = Field(
+        None, description="`acceldoctor stress`: per device, one sample per interval: `t_s` (seconds since the "
+        "start), `tflops` (float32 GEMM throughput), `iterations`, `wrong_elements` and `nan_elements` (summed "
+        "over the workloads), `workloads` (per workload: iterations, wrong_elements, nan_elements, rate, unit) and, "
+        "where the device reports it, `telemetry` (temperature_c, power_w, clock_mhz, throttle, ecc_uncorrected, "
+        "health...).")
 
     def refresh_summary(self) -> None:
         counts = {status.value: 0 for status in Status}

@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -71,6 +72,7 @@ class ReportWriter:
         self.path = None if path in (None, "-") else Path(path)
         self.to_stdout = path == "-"
         self.file_mode = default_file_mode()
+        self._last_write = -float("inf")
 
     def check_writable(self) -> None:
         if self.path is None:
@@ -84,9 +86,16 @@ class ReportWriter:
             raise ReportWriteError(f"cannot write report to {self.path}: permission denied")
 
     def write(self, report: Report) -> None:
+        self._last_write = time.monotonic()
         if self.path is None:
             return
         write_atomically(self.path, report.to_json() + "\n", self.file_mode, what="report")
+
+    def write_at_most_every(self, report: Report, seconds: float) -> None:
+        """Rewrite the file unless it was rewritten less than `seconds` ago (for a report that grows all the time)."""
+        now = time.monotonic()
+        if now - self._last_write >= seconds:
+            self.write(report)
 
     def add_result(self, report: Report, result: Result) -> None:
         report.results.append(result)

@@ -1,86 +1,98 @@
 """`acceldoctor stress`: burn every chosen device at once, each in its own process, watched by a watchdog.
 
-Each device's process sends one sample per interval. A device that sends nothing for `hang_after_s` is
-killed and reported `timeout` while the others go on; a process that dies is `crash`. At the end each device
-gets one `stability.gemm_burn` result: `fail` on any wrong or NaN element (silent data corruption), `warn`
-or `fail` when its throughput drifted below the start beyond the limits of stress/verdict.py, else `pass`.
-Every sample is kept in the report's `timeline`, written as the run goes, so a killed run still shows what happened.
+Each device's process (stress/device_process.py) sends one sample per interval; the parent adds the device's
+telemetry to it, keeps it in the report's `timeline` (written as the run goes, so a killed run still shows what
+happened) and passes it on for display. A device that sends nothing for `hang_after_s` is killed and reported
+`timeout` while the others go on; a process that dies is `crash`. The verdicts are stress/results.py's.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
-import signal
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from acceldoctor.report.model import DeviceInfo, HostInfo, Report, Result, Status, exit_code_for
+from acceldoctor.report.model import DeviceInfo, HostInfo, Report, exit_code_for
 from acceldoctor.report.writer import ReportWriter
-from acceldoctor.stress.verdict import drift_limits, judge_burn
+from acceldoctor.stress.device_process import CPU_TYPE, STARTING, cpu_worker_cores, device_main
+from acceldoctor.stress.results import device_results
+from acceldoctor.stress.telemetry import open_telemetry
+from acceldoctor.stress.telemetry.poller import TelemetryPoller
+from acceldoctor.stress.workloads import WORKLOAD_KINDS
 
-CHECK = "stability.gemm_burn"
+STARTUP_S = 60.0
+# The report (timeline and all) is rewritten at most this often: an hour on eight devices is megabytes of JSON.
+REWRITE_EVERY_S = 5.0  # a device process's torch import and device set-up, before the watchdog counts
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _device_main(device: str, duration_s: float, interval_s: float, fault: str | None, samples) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    import torch
-
-    from acceldoctor.faults import injected
-    from acceldoctor.stress.burn import gemm_burn
-
-    samples.put((device, "ready", None))  # the watchdog's clock starts now, not at the (slow) torch import
-    try:
-        with injected(fault):
-            gemm_burn(torch.device(device), duration_s, interval_s=interval_s,
-                      on_interval=lambda s: samples.put((device, "sample", s.as_dict())))
-    except Exception as exc:  # reported for this device; the others go on
-        samples.put((device, "error", f"{type(exc).__name__}: {exc}"))
-        return
-    samples.put((device, "done", None))
-
-
 @dataclass
-class _Watch:
+class DeviceWatch:
+    """What the parent knows of one device's process."""
+
     process: multiprocessing.Process
+    running: object  # the shared index of the workload being run (see device_process.STARTING)
     last_seen: float
     samples: list[dict] = field(default_factory=list)
-    ended: str = ""  # "done", "timeout", "crash" or "error: ..."
+    workloads: list[tuple[str, str, str]] = field(default_factory=list)  # (name, check, description)
+    agreement: object = None  # the agreement product (a CPU tensor)
+    vendor: str | None = None
+    interval_s: float = 1.0
+    telemetry: TelemetryPoller | None = None
+    telemetry_reason: str = ""
+    ended: str = ""  # "done", "timeout", "crash: ..." or "error: ..."
+    failed_in: int | None = None  # the workload index running when it hung, died or raised
+
+
+def _cpu_cores(devices: list[DeviceInfo]) -> dict[str, list[int] | None]:
+    workers = [d.id for d in devices if d.id.startswith(f"{CPU_TYPE}:")]
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    return {d: cpu_worker_cores(i, len(workers), available) if available else None for i, d in enumerate(workers)}
 
 
 def run_stress(devices: list[DeviceInfo], host: HostInfo, *, duration_s: float, interval_s: float = 1.0,
-               hang_after_s: float | None = None, fault: str | None = None,
-               writer: ReportWriter | None = None, on_sample: Callable[[str, dict], None] | None = None) -> Report:
+               hang_after_s: float | None = None, faults: dict[str, str | None] | None = None,
+               kinds: tuple[str, ...] = WORKLOAD_KINDS, writer: ReportWriter | None = None,
+               on_sample: Callable[[str, dict], None] | None = None) -> Report:
+    """Burn `devices` for `duration_s`; `faults` maps a device id to the fault injected there."""
     writer = writer or ReportWriter(None)
+    faults = faults or {}
     hang_after_s = hang_after_s or max(15.0, 5 * interval_s)
     report = Report(run_id=uuid.uuid4().hex, started_at=_now(), host=host, devices=devices, timeline={})
     report.refresh_summary()
     writer.write(report)
     context = multiprocessing.get_context("spawn")
-    samples = context.Queue()
-    begin = time.monotonic()
-    watches = {}
+    messages = context.Queue()
+    cores = _cpu_cores(devices)
+    watches: dict[str, DeviceWatch] = {}
     for info in devices:
-        process = context.Process(target=_device_main, daemon=True,
-                                  args=(info.id, duration_s, interval_s, fault, samples))
+        running = context.Value("i", STARTING)
+        process = context.Process(target=device_main, daemon=True, args=(
+            info.id, duration_s, interval_s, faults.get(info.id), kinds, cores.get(info.id), messages, running))
         process.start()
-        watches[info.id] = _Watch(process, time.monotonic() + 60.0)  # start-up (torch import) gets a minute
+        watches[info.id] = DeviceWatch(process, running, time.monotonic() + STARTUP_S, vendor=info.vendor,
+                                       interval_s=interval_s)
+    deadline = time.monotonic() + STARTUP_S + duration_s + hang_after_s
     try:
-        _watch(watches, samples, report, writer, hang_after_s, begin + duration_s + hang_after_s + 60, on_sample)
+        _watch(watches, messages, report, writer, hang_after_s, deadline, on_sample)
     finally:
         for watch in watches.values():
             if watch.process.is_alive():
                 watch.process.kill()
             watch.process.join(5)
-    for info in devices:
-        writer.add_result(report, _verdict(info.id, watches[info.id]))
+            if watch.telemetry is not None:
+                watch.telemetry.close()
+    models = {info.id: info.name for info in devices}
+    for result in device_results(watches, models, kinds):
+        writer.add_result(report, result)
     report.finished_at = _now()
     report.exit_code = exit_code_for(report.results)
     report.refresh_summary()
@@ -88,49 +100,61 @@ def run_stress(devices: list[DeviceInfo], host: HostInfo, *, duration_s: float, 
     return report
 
 
-def _watch(watches: dict[str, _Watch], samples, report: Report, writer: ReportWriter, hang_after_s: float,
+def _receive(watch: DeviceWatch, device: str, kind: str, value, report: Report, writer: ReportWriter,
+             on_sample) -> None:
+    if kind == "ready":
+        source, watch.telemetry_reason = open_telemetry(device, value.get("pci_bus_id"), watch.vendor)
+        watch.telemetry = TelemetryPoller(source, watch.interval_s) if source is not None else None
+    elif kind == "agreement":
+        watch.agreement = value
+    elif kind == "workloads":
+        watch.workloads = value
+    elif kind == "sample":
+        if watch.telemetry is not None and (reading := watch.telemetry.latest()):
+            value["telemetry"] = reading
+        watch.samples.append(value)
+        report.timeline.setdefault(device, []).append(value)
+        writer.write_at_most_every(report, REWRITE_EVERY_S)
+        if on_sample:
+            on_sample(device, value)
+    elif kind == "done":
+        watch.ended = "done"
+    elif kind == "error":
+        watch.failed_in, error = value
+        watch.ended = f"error: {error}"
+
+
+def _drain(messages, wait_s: float) -> list[tuple]:
+    """Every message waiting now (waiting up to `wait_s` for the first)."""
+    received = []
+    try:
+        received.append(messages.get(timeout=wait_s))
+        while True:
+            received.append(messages.get_nowait())
+    except queue.Empty:
+        return received
+
+
+def _watch(watches: dict[str, DeviceWatch], messages, report: Report, writer: ReportWriter, hang_after_s: float,
            deadline: float, on_sample) -> None:
-    while any(not w.ended for w in watches.values()):
-        try:
-            device, kind, value = samples.get(timeout=0.5)
-        except queue.Empty:
-            device = kind = None
-        now = time.monotonic()
-        if kind == "ready":
-            watches[device].last_seen = now
-        elif kind == "sample":
+    def receive(wait_s: float) -> None:
+        for device, kind, value in _drain(messages, wait_s):
             watch = watches[device]
-            watch.samples.append(value)
-            watch.last_seen = now
-            report.timeline.setdefault(device, []).append(value)
-            writer.write(report)
-            if on_sample:
-                on_sample(device, value)
-        elif kind == "done":
-            watches[device].ended = "done"
-        elif kind == "error":
-            watches[device].ended = f"error: {value}"
+            watch.last_seen = time.monotonic() if kind == "ready" else max(watch.last_seen, time.monotonic())
+            _receive(watch, device, kind, value, report, writer, on_sample)
+
+    while any(not w.ended for w in watches.values()):
+        receive(0.5)
+        now = time.monotonic()
         for watch in watches.values():
             if watch.ended:
                 continue
             if not watch.process.is_alive():
-                watch.ended = f"crash: exit {watch.process.exitcode}"
+                receive(0.2)  # a process that ended normally may have a `done` still on its way
+                if not watch.ended:
+                    watch.failed_in = watch.running.value
+                    watch.ended = f"crash: exit {watch.process.exitcode}"
             elif now - watch.last_seen > hang_after_s or now > deadline:
+                watch.failed_in = watch.running.value
                 watch.process.kill()
                 watch.ended = "timeout"
-
-
-def _verdict(device: str, watch: _Watch) -> Result:
-    outcome = judge_burn(device, watch.samples, *drift_limits(device.split(":", 1)[0]))
-    seconds = watch.samples[-1]["t_s"] if watch.samples else 0.0
-    done = f"after {sum(x['iterations'] for x in watch.samples)} products in {seconds:.0f} s"
-    status, message = outcome.status, outcome.message
-    if watch.ended == "timeout":
-        status, message = Status.TIMEOUT, (f"{device} stopped answering {done}: no sample for longer than the "
-                                           "watchdog allows; it was stopped while the other devices went on.")
-    elif watch.ended.startswith("crash"):
-        status, message = Status.CRASH, f"{device}'s burn process died ({watch.ended.split(': ', 1)[1]}) {done}."
-    elif watch.ended.startswith("error"):
-        status, message = Status.ERROR, f"the burn could not run on {device}: {watch.ended.split(': ', 1)[1]}."
-    return Result(check=CHECK, device=device, status=status, message=message, metrics=outcome.metrics,
-                  duration_s=round(seconds, 3), doc=CHECK)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from acceldoctor.checks.context import CheckContext, CheckOutcome
 from acceldoctor.checks.registry import CheckDoc, Param, register_check
-from acceldoctor.stress.burn import gemm_burn
-from acceldoctor.stress.verdict import drift_limits, judge_burn
+from acceldoctor.stress.verdict import drift_limits, judge_gemm
+from acceldoctor.stress.workloads import build_workloads, run_workloads
 
 
 @register_check(
@@ -14,9 +14,10 @@ from acceldoctor.stress.verdict import drift_limits, judge_burn
     levels=("full",),
     timeout_s=180.0,
     doc=CheckDoc(
-        verifies=("A seeded float32 matrix product is computed once as the golden and then recomputed for the "
-                  "whole duration; every element of every result must equal the golden bit for bit (NaN counted "
-                  "apart), and throughput at the end must stay within `drift_limit` of the start."),
+        verifies=("A seeded matrix product is computed once as the golden and then recomputed for the whole "
+                  "duration, in float32 and, on accelerators, in the device's fast dtype (bfloat16 or float16); "
+                  "every element of every result must equal the golden bit for bit (NaN counted apart), and float32 "
+                  "throughput at the end must stay within `drift_limit` of the start."),
         why=("Fleet studies find silent data corruption in about one device in a thousand, and NaN checks alone "
              "miss most of it; devices that throttle as they heat lose throughput only after minutes. "
              "`acceldoctor stress` runs this burn on every device at once for as long as asked."),
@@ -40,8 +41,8 @@ from acceldoctor.stress.verdict import drift_limits, judge_burn
 )
 def check_gemm_burn(ctx: CheckContext) -> CheckOutcome:
     total = float(ctx.params["duration_s"])
-    samples = [s.as_dict() for s in gemm_burn(
-        ctx.device, total, interval_s=float(ctx.params["interval_s"]), seed=ctx.seed,
-        on_interval=lambda s: ctx.progress(int(s.t_s), int(total), "s"))]
+    samples = run_workloads(ctx.device, build_workloads(ctx.device, ("gemm",), seed=ctx.seed), total,
+                            interval_s=float(ctx.params["interval_s"]),
+                            on_interval=lambda s: ctx.progress(int(s["t_s"]), int(total), "s"))
     warn, fail = drift_limits(ctx.device.type, ctx.params["drift_limit"], ctx.params["drift_fail"])
-    return judge_burn(str(ctx.device), samples, warn, fail)
+    return judge_gemm(str(ctx.device), samples, warn, fail)

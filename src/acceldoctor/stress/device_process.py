@@ -1,0 +1,88 @@
+"""The process that burns one device for `acceldoctor stress`, and the CPU's split into workers.
+
+It talks to the parent through a queue: `ready` (torch is loaded; the watchdog's clock starts), `agreement`
+(the cross-device product), one `sample` per interval, then `done`, or `error` with the workload that raised.
+Which workload is running is also kept in a shared integer, so that when the device hangs or the process dies
+the parent can say in which one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+CPU_TYPE = "cpu"
+# Values of the shared "which workload is running" integer besides a workload's index.
+STARTING = -2
+AGREEMENT_RUNNING = -1
+
+
+def cpu_worker_cores(worker: int, workers: int, cores: list[int]) -> list[int]:
+    """The cores CPU worker `worker` of `workers` burns on: an equal, disjoint share of the cores this process may
+    use, or one shared core each when there are more workers than cores."""
+    if workers > len(cores):
+        return [cores[worker % len(cores)]]
+    per = len(cores) // workers
+    return cores[worker * per:(worker + 1) * per]
+
+
+def pin_cpu_worker(cores: list[int] | None) -> None:
+    """Confine a `cpu:N` worker to its share of the cores (a plain `cpu` keeps all of them)."""
+    if not cores or not hasattr(os, "sched_setaffinity"):
+        return
+    os.sched_setaffinity(0, cores)
+    import torch
+
+    torch.set_num_threads(len(cores))
+
+
+def torch_device(device: str):
+    import torch
+
+    # `cpu:N` is a worker of the one CPU device: torch computes on `cpu`.
+    return torch.device(CPU_TYPE) if device.startswith(f"{CPU_TYPE}:") else torch.device(device)
+
+
+def pci_bus_id(device) -> str | None:
+    """The PCI address NVML and amdsmi know the device by, read here so the parent need not touch the device."""
+    if device.type != "cuda":
+        return None
+    import torch
+
+    try:
+        props = torch.cuda.get_device_properties(device)
+        return f"{props.pci_domain_id:08x}:{props.pci_bus_id:02x}:{props.pci_device_id:02x}.0"
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def device_main(device: str, duration_s: float, interval_s: float, fault: str | None, kinds: tuple[str, ...],
+                cores: list[int] | None, messages, running) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    pin_cpu_worker(cores)
+
+    from acceldoctor.devices.backends import load_backends, set_current_device
+    from acceldoctor.faults import injected
+    from acceldoctor.stress.agreement import agreement_product
+    from acceldoctor.stress.workloads import build_workloads, run_workloads
+
+    load_backends()
+    target = torch_device(device)
+    set_current_device(target)
+    messages.put((device, "ready", {"pci_bus_id": pci_bus_id(target)}))
+    workloads = []
+    try:
+        with injected(fault):
+            running.value = AGREEMENT_RUNNING
+            messages.put((device, "agreement", agreement_product(target)))
+            workloads = build_workloads(target, kinds)
+            messages.put((device, "workloads", [(w.name, w.check, w.describe()) for w in workloads]))
+            run_workloads(target, workloads, duration_s, interval_s=interval_s,
+                          on_interval=lambda sample: messages.put((device, "sample", sample)),
+                          on_workload=lambda index: setattr(running, "value", index))
+    except Exception as exc:  # reported for this device; the others go on
+        from acceldoctor.messages import describe_exception
+
+        messages.put((device, "error", (running.value, describe_exception(exc))))
+        return
+    messages.put((device, "done", None))
