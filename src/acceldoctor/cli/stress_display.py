@@ -6,6 +6,7 @@ device's temperature, power, clock and throttling where it reports them.
 
 from __future__ import annotations
 
+import statistics
 import time
 
 from rich.console import Console
@@ -33,15 +34,20 @@ def _telemetry_words(telemetry: dict) -> list[str]:
     return words
 
 
+START_INTERVALS = 5  # "start" is the median of this many first intervals: the very first one is often off
+
+
 class DeviceState:
     def __init__(self) -> None:
-        self.first: dict[str, float] = {}  # each workload's rate in the first interval
+        self.first: dict[str, list[float]] = {}  # each workload's rates in its first intervals
         self.last: dict = {}
         self.errors = 0
 
     def update(self, sample: dict) -> None:
         for name, part in sample.get("workloads", {}).items():
-            self.first.setdefault(name, part.get("rate", 0.0))
+            first = self.first.setdefault(name, [])
+            if len(first) < START_INTERVALS:
+                first.append(part.get("rate", 0.0))
         self.errors += sample.get("wrong_elements", 0) + sample.get("nan_elements", 0)
         self.last = sample
 
@@ -50,8 +56,8 @@ class DeviceState:
         out = []
         for name, part in self.last.get("workloads", {}).items():
             now, unit = part.get("rate", 0.0), part.get("unit", "")
-            out.append((SHORT_NAMES.get(name, name.removeprefix("gemm_")),
-                        f"{_rate(now, unit)} (start {self.first.get(name, now):.3g})"))
+            start = statistics.median(self.first.get(name) or [now])
+            out.append((SHORT_NAMES.get(name, name.removeprefix("gemm_")), f"{_rate(now, unit)} (start {start:.3g})"))
         return out
 
 

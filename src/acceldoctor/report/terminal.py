@@ -27,7 +27,8 @@ def where(result: Result, report: Report | None = None) -> str:
 
 
 def render_summary(report: Report, console: Console) -> None:
-    table = Table(title=f"acceldoctor check — run {report.run_id[:8]}", show_lines=False, expand=True)
+    verb = "stress" if report.timeline is not None else "check"
+    table = Table(title=f"acceldoctor {verb} — run {report.run_id[:8]}", show_lines=False, expand=True)
     table.add_column("check", no_wrap=True)
     table.add_column("device", no_wrap=True)
     table.add_column("status", no_wrap=True)

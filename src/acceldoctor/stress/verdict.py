@@ -6,6 +6,7 @@ from __future__ import annotations
 from acceldoctor.checks.context import CheckOutcome
 from acceldoctor.report.model import Metric, Status
 from acceldoctor.stress.drift import throughput_drift
+from acceldoctor.stress.workloads.train_loop import STEPS_PER_PASS
 
 # (warn, fail) drops of throughput from the start of a burn to its end. A shared CPU's throughput moves by 20% or
 # more over seconds as the OS and neighbours take cores (a 12 s healthy burn on the 2-core development VM ended
@@ -120,5 +121,6 @@ def judge_train(device: str, samples: list[dict], tolerance: float = 0.0) -> Che
                             "the recorded trajectory.", metrics)
     total = totals.get("train_loop", {"iterations": 0})
     bound = "bit for bit" if tolerance == 0 else f"within a relative {tolerance:g}"
-    return CheckOutcome(Status.PASS, f"{device}: {total['iterations']} passes of training steps in {seconds:.0f} s, "
+    return CheckOutcome(Status.PASS, f"{device}: {total['iterations']} passes of {STEPS_PER_PASS} training steps in "
+                        f"{seconds:.0f} s, "
                         f"every loss on the recorded trajectory ({bound}).", metrics)
