@@ -166,7 +166,8 @@ def test_samples_without_time_are_plotted_against_the_interval_number():
 
 def test_a_long_flapping_throttle_is_one_band_and_the_page_stays_small():
     samples = [{"t_s": float(t), "tflops": 1.0,
-                "telemetry": {"temperature_c": 80.0, "throttle": ["hw"] if t % 2 else []}} for t in range(20000)]
+                "telemetry": {"temperature_c": 80.0, "throttle": ["hardware thermal slowdown"] if t % 2 else []}}
+               for t in range(20000)]
     view = device_timeline("cuda:0", samples)
     assert len(view.marked) == 1 and "10000 intervals" in view.marked[0]
     page = render_report_html(_report([], timeline={"cuda:0": samples}))

@@ -17,7 +17,7 @@ def test_identical_healthy_devices_all_pass():
     good = agreement_product(CPU)
     outcomes = judge_agreement({"cuda:0": good, "cuda:1": good.clone()}, {"cuda:0": "H100", "cuda:1": "H100"})
     assert {o.status for o in outcomes.values()} == {"pass"}
-    assert "bit-identical to 1 other device" in outcomes["cuda:0"].message
+    assert "bit-identical to the 1 other device" in outcomes["cuda:0"].message
 
 
 def test_a_device_that_is_wrong_is_named_even_among_two():
@@ -36,3 +36,10 @@ def test_a_device_whose_bits_differ_from_its_peers_within_rounding_is_a_warning(
     assert outcomes["cuda:2"].status == "warn" and "2 other MI300X" in outcomes["cuda:2"].message
     assert outcomes["cuda:0"].status == outcomes["cuda:1"].status == "pass"
     assert outcomes["cpu"].status == "pass"  # another model may round differently
+
+
+def test_two_devices_whose_bits_differ_are_not_called_bit_identical():
+    good = agreement_product(CPU)
+    outcomes = judge_agreement({"cuda:0": good, "cuda:1": _flip(good, 0)}, {"cuda:0": "H100", "cuda:1": "H100"})
+    assert all("bit-identical to the" not in o.message for o in outcomes.values())
+    assert "bit-identical to 0 of the 1 other" in outcomes["cuda:0"].message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
@@ -93,7 +94,12 @@ def run_stress_command(*, duration: str, device: str | None, json_path: str | No
     targets = stress_devices(device)
     faults = parse_injection(inject, [d.id for d in targets])
     writer = ReportWriter(json_path)
-    page = ReportWriter(html_path) if html_path not in (None, "-") else None
+    if html_path == "-":
+        raise UsageError("--html needs a file: the terminal shows the live table (`acceldoctor report FILE --html -` "
+                         "prints a page)")
+    page = ReportWriter(html_path) if html_path is not None else None
+    if page is not None and writer.path is not None and page.path.resolve() == writer.path.resolve():
+        raise UsageError(f"--html {html_path} is also the --json report; give the page another file")
     try:
         writer.check_writable()
         if page is not None:
@@ -108,6 +114,7 @@ def run_stress_command(*, duration: str, device: str | None, json_path: str | No
             report = run_stress(targets, host_info(), duration_s=seconds, interval_s=interval, faults=faults,
                                 kinds=kinds, writer=writer, on_sample=display.update)
     except KeyboardInterrupt as exc:
+        _leave_if_stuck(err)
         raise interrupted(exc, writer.path) from None
     if page is not None:
         from acceldoctor.report.html import render_report_html
@@ -122,4 +129,18 @@ def run_stress_command(*, duration: str, device: str | None, json_path: str | No
             if path:
                 Console().print(f"{what} written to {path}", highlight=False)
     sys.stdout.flush()
+    _leave_if_stuck(err, report.exit_code or 0)
     return report.exit_code or 0
+
+
+def _leave_if_stuck(err: Console, code: int | None = None) -> None:
+    """A device process that survived SIGKILL is stuck in the driver, and Python would wait for it forever at exit:
+    say so and leave now (with `code`; on an interrupt, 130)."""
+    from acceldoctor.stress.session import stuck_devices
+
+    if stuck := stuck_devices():
+        err.print(f"acceldoctor: {', '.join(s.removeprefix('stress:') for s in stuck)} could not be stopped (its "
+                  "process is stuck in the driver); exiting without waiting for it", highlight=False)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130 if code is None else code)

@@ -18,6 +18,7 @@ SOFTMAX_FAMILY = frozenset({
 })
 SUM_FAMILY = frozenset({torch.sum, torch.Tensor.sum, torch.mean, torch.Tensor.mean})
 CONV_FAMILY = frozenset({F.conv2d, torch.conv2d})
+LAYER_NORM_FAMILY = frozenset({F.layer_norm, torch.layer_norm})
 
 
 class UnknownFault(KeyError):

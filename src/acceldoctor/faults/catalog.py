@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from acceldoctor.faults.base import (  # noqa: F401  (re-exported: the catalog is where faults are looked up)
     CONV_FAMILY,
+    LAYER_NORM_FAMILY,
     MATMUL_FAMILY,
     SOFTMAX_FAMILY,
     SUM_FAMILY,
@@ -76,6 +77,31 @@ class SoftmaxNan(Fault):
             return out
         big = (x.detach().abs() > self.LIMIT).any(dim=dim, keepdim=True)
         return torch.where(big, torch.full_like(out, float("nan")), out)
+
+
+class LowPrecisionSoftmax(Fault):
+    """Softmax of float32 inputs computed in bfloat16 and cast back: a kernel that silently drops to a lower
+    precision (off by about 1e-3 relative where float32 promises 1e-7)."""
+
+    def apply(self, func, args, kwargs):
+        x = args[0]
+        if x.dtype != torch.float32:
+            return func(*args, **kwargs)
+        return func(x.to(torch.bfloat16), *args[1:], **kwargs).to(torch.float32)
+
+
+class WrongLayerNormEps(Fault):
+    """Layer norm with an epsilon 1000 times the one asked for (1e-5 becomes 1e-2): a kernel or a port that
+    hard-codes its own epsilon. Rows of small variance come out visibly flattened."""
+
+    FACTOR = 1000.0
+
+    def apply(self, func, args, kwargs):
+        if len(args) > 4:
+            args = (*args[:4], args[4] * self.FACTOR, *args[5:])
+        else:
+            kwargs = {**kwargs, "eps": kwargs.get("eps", 1e-5) * self.FACTOR}
+        return func(*args, **kwargs)
 
 
 class NondeterministicSum(Fault):
@@ -143,6 +169,10 @@ FAULTS: dict[str, Fault] = {
                 "determinism.matmul", "fail", MATMUL_FAMILY),
         SoftmaxNan("softmax-nan", SoftmaxNan.__doc__, "a numerically unstable softmax kernel",
                    "correctness.softmax", "fail", SOFTMAX_FAMILY),
+        LowPrecisionSoftmax("softmax-low-precision", LowPrecisionSoftmax.__doc__, "a kernel that computes in a "
+                            "lower precision than its dtype", "correctness.softmax", "fail", SOFTMAX_FAMILY),
+        WrongLayerNormEps("layernorm-eps", WrongLayerNormEps.__doc__, "a normalization kernel with the wrong "
+                          "epsilon", "correctness.normalization", "fail", LAYER_NORM_FAMILY),
         NondeterministicSum("nondeterministic-sum", NondeterministicSum.__doc__,
                             "run-to-run varying reductions", "determinism.reduction", "fail", SUM_FAMILY),
         SlowOp("slow-matmul", "Every matrix product takes 25% longer (`slow-matmul:PERCENT` for another share), and "

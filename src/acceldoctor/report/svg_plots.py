@@ -42,7 +42,8 @@ class Mark:
     until: float | None = None
 
 
-def _plottable(value: object) -> float | None:
+def plottable(value: object) -> float | None:
+    """`value` as a finite float within the charts' range, or None (missing, text, bool, NaN, infinite, huge)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     try:
@@ -57,7 +58,7 @@ def _segments(points: Sequence[Point]) -> list[list[tuple[float, float]]]:
     runs: list[list[tuple[float, float]]] = [[]]
     for point in points:
         try:
-            x, y = (_plottable(value) for value in point)
+            x, y = (plottable(value) for value in point)
         except (TypeError, ValueError):  # not an (x, y) pair
             x = y = None
         if x is None or y is None:
@@ -186,7 +187,7 @@ def _chart(series: dict[str, Sequence[Point]], *, title: str, x_label: str, y_la
     runs = {str(name): _segments(points) for name, points in series.items()}
     xs = [x for segments in runs.values() for run in segments for x, _ in run]
     ys = [y for segments in runs.values() for run in segments for _, y in run]
-    placed = [(mark, x, _plottable(mark.until)) for mark in marks if (x := _plottable(mark.x)) is not None]
+    placed = [(mark, x, plottable(mark.until)) for mark in marks if (x := plottable(mark.x)) is not None]
     placed = placed if ys else []
     colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(runs)}
     kinds = list(dict.fromkeys(mark.kind for mark, _, _ in placed))

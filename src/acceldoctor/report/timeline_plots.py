@@ -9,14 +9,14 @@ than OK, or throttling by heat or power are marked on every chart.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from markupsafe import Markup
 
-from acceldoctor.report.svg_plots import Mark, Point, line_chart, step_chart
+from acceldoctor.devices.telemetry.base import HEALTH_OK, HELD_BACK_BY_HEAT_OR_POWER
+from acceldoctor.report.svg_plots import Mark, Point, line_chart, plottable, step_chart
 
 # telemetry key -> (chart title, unit, what the note calls it when missing, {other key drawn with it: its name})
 TELEMETRY_CHARTS = {
@@ -24,9 +24,9 @@ TELEMETRY_CHARTS = {
     "power_w": ("Power", "W", "power", {"power_limit_w": "power limit"}),
     "clock_mhz": ("Clock", "MHz", "clock", {"memory_clock_mhz": "memory clock"}),
 }
-# Clock limits that are not the device being held back (stress/telemetry/base.py): an administrator's setting or a
+# Clock limits that are not the device being held back (devices/telemetry/base.py): an administrator's setting or a
 # lifetime limit would otherwise mark a whole run as throttled.
-NOT_HELD_BACK = frozenset({"applications clocks setting", "reliability limit"})
+
 GEMM_UNIT = "TFLOP/s"
 MAX_LISTED_MARKS = 20  # the text list under the charts; the charts show them all
 
@@ -46,24 +46,13 @@ class DeviceTimeline:
     marked: list[str] = field(default_factory=list)  # the marked intervals, in plain words
 
 
-def number(value: object) -> float | None:
-    """`value` as a finite float, or None (missing, text, bool, NaN or infinite)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        value = float(value)
-    except OverflowError:  # an int from JSON can exceed any float
-        return None
-    return value if math.isfinite(value) else None
-
-
 def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
 def _x_axis(samples: list[dict[str, Any]]) -> tuple[list[float], str]:
     """Seconds since the start when every sample has them, else the interval's number (never a mix of both)."""
-    times = [number(s.get("t_s")) for s in samples]
+    times = [plottable(s.get("t_s")) for s in samples]
     if times and all(t is not None for t in times):
         return [t for t in times if t is not None], "time since start (s)"
     return [float(i + 1) for i in range(len(samples))], "interval"
@@ -76,7 +65,7 @@ def _throughput_charts(samples: list[dict[str, Any]], xs: list[float], x_label: 
     for sample in samples:
         for name, workload in _dict(sample.get("workloads")).items():
             workload = _dict(workload)
-            if number(workload.get("rate")) is not None:
+            if plottable(workload.get("rate")) is not None:
                 pairs[(str(workload.get("unit") or ""), str(name))] = None
     by_unit: dict[str, dict[str, list[Point]]] = {}
     for unit, name in pairs:
@@ -84,11 +73,12 @@ def _throughput_charts(samples: list[dict[str, Any]], xs: list[float], x_label: 
         for x, sample in zip(xs, samples, strict=True):
             workload = _dict(_dict(sample.get("workloads")).get(name))
             same_unit = str(workload.get("unit") or "") == unit
-            points.append((x, number(workload.get("rate")) if same_unit else None))
+            points.append((x, plottable(workload.get("rate")) if same_unit else None))
         by_unit.setdefault(unit, {})[name] = points
     # Older reports have only the top-level float32 GEMM figure; newer ones repeat it as a workload.
-    if GEMM_UNIT not in by_unit and any(number(s.get("tflops")) is not None for s in samples):
-        by_unit[GEMM_UNIT] = {"float32 GEMM": [(x, number(s.get("tflops"))) for x, s in zip(xs, samples, strict=True)]}
+    if GEMM_UNIT not in by_unit and any(plottable(s.get("tflops")) is not None for s in samples):
+        by_unit[GEMM_UNIT] = {"float32 GEMM": [(x, plottable(s.get("tflops")))
+                                               for x, s in zip(xs, samples, strict=True)]}
     charts = []
     for unit in sorted(by_unit, key=lambda u: (u != GEMM_UNIT, u)):
         title = f"Throughput ({unit})" if unit else "Throughput"
@@ -105,13 +95,13 @@ def _telemetry_charts(samples: list[dict[str, Any]], xs: list[float], x_label: s
         return [], ["no telemetry on this device (temperature, power and clock are not plotted)"]
     charts, notes = [], []
     for key, (title, unit, what, companions) in TELEMETRY_CHARTS.items():
-        points = [(x, number(r.get(key))) for x, r in zip(xs, readings, strict=True)]
+        points = [(x, plottable(r.get(key))) for x, r in zip(xs, readings, strict=True)]
         if all(y is None for _, y in points):
             notes.append(f"this device reports no {what}")
             continue
         series = {what: points}
         for other, name in companions.items():
-            other_points = [(x, number(r.get(other))) for x, r in zip(xs, readings, strict=True)]
+            other_points = [(x, plottable(r.get(other))) for x, r in zip(xs, readings, strict=True)]
             if any(y is not None for _, y in other_points):
                 series[name] = other_points
         charts.append(Chart(key, line_chart(series, title=f"{title} ({unit})", x_label=x_label, y_label=unit,
@@ -121,13 +111,13 @@ def _telemetry_charts(samples: list[dict[str, Any]], xs: list[float], x_label: s
 
 def _error_chart(samples: list[dict[str, Any]], xs: list[float], x_label: str, marks: list[Mark]) -> list[Chart]:
     keys = {"wrong_elements": "wrong elements", "nan_elements": "NaN elements"}
-    if not any(number(s.get(key)) is not None for s in samples for key in keys):
+    if not any(plottable(s.get(key)) is not None for s in samples for key in keys):
         return []
     series: dict[str, list[Point]] = {}
     for key, name in keys.items():
         total, points = 0.0, []
         for x, sample in zip(xs, samples, strict=True):
-            total += number(sample.get(key)) or 0.0  # a missing count adds nothing it could prove
+            total += plottable(sample.get(key)) or 0.0  # a missing count adds nothing it could prove
             points.append((x, total))
         series[name] = points
     return [Chart("errors", step_chart(series, title="Errors (cumulative)", x_label=x_label,
@@ -140,8 +130,8 @@ def _interval_marks(samples: list[dict[str, Any]]) -> list[tuple[str, int, str]]
     ecc_before: float | None = None  # the counter at the first reading: errors from before the run are not news
     for i, sample in enumerate(samples):
         telemetry = _dict(sample.get("telemetry"))
-        wrong, nan = number(sample.get("wrong_elements")) or 0, number(sample.get("nan_elements")) or 0
-        ecc = number(telemetry.get("ecc_uncorrected"))
+        wrong, nan = plottable(sample.get("wrong_elements")) or 0, plottable(sample.get("nan_elements")) or 0
+        ecc = plottable(telemetry.get("ecc_uncorrected"))
         problems = []
         if wrong or nan:
             problems.append(f"{wrong:g} wrong and {nan:g} NaN elements")
@@ -154,13 +144,13 @@ def _interval_marks(samples: list[dict[str, Any]]) -> list[tuple[str, int, str]]
             problems.append("error events " + ", ".join(str(e) for e in (events if isinstance(events, list)
                                                                            else [events])))
         health = telemetry.get("health")
-        if health not in (None, "", "OK"):
+        if health and str(health).upper() != HEALTH_OK:  # as stability.telemetry judges it
             problems.append(f"health: {health}")
         if problems:
             found.append(("error", i, "; ".join(problems)))
         throttle = telemetry.get("throttle")
         reasons = [str(r) for r in (throttle if isinstance(throttle, list) else [throttle]) if r]
-        reasons = [r for r in reasons if r not in NOT_HELD_BACK]
+        reasons = [r for r in reasons if r in HELD_BACK_BY_HEAT_OR_POWER]  # as stability.telemetry judges it
         if reasons:
             found.append(("throttle", i, "throttled: " + ", ".join(reasons)))
     return found

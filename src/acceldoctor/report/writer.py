@@ -73,6 +73,7 @@ class ReportWriter:
         self.to_stdout = path == "-"
         self.file_mode = default_file_mode()
         self._last_write = -float("inf")
+        self._last_write_s = 0.0
 
     def check_writable(self) -> None:
         if self.path is None:
@@ -86,15 +87,18 @@ class ReportWriter:
             raise ReportWriteError(f"cannot write report to {self.path}: permission denied")
 
     def write(self, report: Report) -> None:
-        self._last_write = time.monotonic()
-        if self.path is None:
-            return
-        write_atomically(self.path, report.to_json() + "\n", self.file_mode, what="report")
+        begin = time.monotonic()
+        try:
+            if self.path is not None:
+                write_atomically(self.path, report.to_json() + "\n", self.file_mode, what="report")
+        finally:
+            self._last_write = time.monotonic()
+            self._last_write_s = self._last_write - begin
 
     def write_at_most_every(self, report: Report, seconds: float) -> None:
-        """Rewrite the file unless it was rewritten less than `seconds` ago (for a report that grows all the time)."""
-        now = time.monotonic()
-        if now - self._last_write >= seconds:
+        """Rewrite the file unless it was rewritten less than `seconds` ago, or less than 20 times as long ago as the
+        last rewrite took (a report that grows all the time must not keep the writer busy rewriting it)."""
+        if time.monotonic() - self._last_write >= max(seconds, 20 * self._last_write_s):
             self.write(report)
 
     def add_result(self, report: Report, result: Result) -> None:

@@ -81,7 +81,14 @@ def judge_agreement(products: dict[str, torch.Tensor], models: dict[str, str]) -
                 f"(worst element at {comparison.worst_ratio:.0%} of the tolerance); the same chip and software "
                 "should give identical bits.", metrics)
             continue
-        compared = f", and bit-identical to {len(peers)} other device(s) of its model" if peers else ""
+        identical = sum(1 for d in peers if digests[d] == digests[device])
+        if not peers:
+            compared = ""
+        elif identical == len(peers):
+            compared = f", and bit-identical to the {len(peers)} other device(s) of its model"
+        else:
+            compared = (f"; bit-identical to {identical} of the {len(peers)} other device(s) of its model, with no "
+                        "majority to name an odd one")
         outcomes[device] = CheckOutcome(
             Status.PASS, f"{device}: its {AGREEMENT_SIZE}x{AGREEMENT_SIZE} float32 product agrees with the float64 "
             f"golden (worst element at {comparison.worst_ratio:.0%} of the matmul tolerance){compared}.", metrics)

@@ -56,30 +56,53 @@ def pci_bus_id(device) -> str | None:
         return None
 
 
+def _deterministic_kernels() -> None:
+    """The burn's premise is that one product repeats bit for bit: ask every stack for deterministic kernels."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS, read when CUDA initialises
+    import torch
+
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    from acceldoctor.checks.dtypes import float32_math
+
+    float32_math(reduced=False).__enter__()  # no TF32/HF32: a float32 burn computes in float32, for the whole run
+
+
+def _parent_gone(parent: int) -> bool:
+    return os.getppid() != parent  # re-parented: the stress command was killed; stop burning
+
+
 def device_main(device: str, duration_s: float, interval_s: float, fault: str | None, kinds: tuple[str, ...],
                 cores: list[int] | None, messages, running) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    pin_cpu_worker(cores)
-
-    from acceldoctor.devices.backends import load_backends, set_current_device
-    from acceldoctor.faults import injected
-    from acceldoctor.stress.agreement import agreement_product
-    from acceldoctor.stress.workloads import build_workloads, run_workloads
-
-    load_backends()
-    target = torch_device(device)
-    set_current_device(target)
-    messages.put((device, "ready", {"pci_bus_id": pci_bus_id(target)}))
-    workloads = []
+    parent = os.getppid()
     try:
+        _deterministic_kernels()
+        pin_cpu_worker(cores)
+        from acceldoctor.devices.backends import load_backends, set_current_device
+        from acceldoctor.faults import injected
+        from acceldoctor.stress.agreement import agreement_product
+        from acceldoctor.stress.workloads import build_workloads, run_workloads
+
+        load_backends()
+        target = torch_device(device)
+        set_current_device(target)
+        messages.put((device, "ready", {"pci_bus_id": pci_bus_id(target)}))
         with injected(fault):
             running.value = AGREEMENT_RUNNING
-            messages.put((device, "agreement", agreement_product(target)))
+            # as a numpy array: a tensor would travel as a shared-memory handle, unreadable once this process ends
+            messages.put((device, "agreement", agreement_product(target).numpy()))
+            running.value = STARTING
             workloads = build_workloads(target, kinds)
             messages.put((device, "workloads", [(w.name, w.check, w.describe()) for w in workloads]))
-            run_workloads(target, workloads, duration_s, interval_s=interval_s,
-                          on_interval=lambda sample: messages.put((device, "sample", sample)),
-                          on_workload=lambda index: setattr(running, "value", index))
+
+            def on_interval(sample: dict) -> None:
+                if _parent_gone(parent):
+                    os._exit(0)
+                messages.put((device, "sample", sample))
+
+            run_workloads(target, workloads, duration_s, interval_s=interval_s, on_interval=on_interval,
+                          on_workload=lambda index: setattr(running, "value", index),
+                          on_prepared=lambda: messages.put((device, "prepared", None)))
     except Exception as exc:  # reported for this device; the others go on
         from acceldoctor.messages import describe_exception
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from acceldoctor.checks.context import CheckOutcome
 from acceldoctor.report.model import Metric, Status
 from acceldoctor.stress.drift import throughput_drift
-from acceldoctor.stress.workloads.train_loop import STEPS_PER_PASS
 
 # (warn, fail) drops of throughput from the start of a burn to its end. A shared CPU's throughput moves by 20% or
 # more over seconds as the OS and neighbours take cores (a 12 s healthy burn on the 2-core development VM ended
@@ -104,6 +103,8 @@ def judge_memory(device: str, samples: list[dict]) -> CheckOutcome:
         return CheckOutcome(Status.FAIL, f"{bad.message}; device memory returned words other than those written "
                             "to it.", metrics)
     total = totals.get("memory_soak", {"iterations": 0, "rates": []})
+    if not total["iterations"]:
+        return CheckOutcome(Status.SKIP, f"{device}: no write-and-verify pass finished.", metrics)
     size = f" over {soak_bytes / (1 << 20):.0f} MiB" if soak_bytes else ""
     rates = sorted(total["rates"])
     rate = f", {rates[len(rates) // 2]:.3g} GB/s" if rates else ""
@@ -120,7 +121,11 @@ def judge_train(device: str, samples: list[dict], tolerance: float = 0.0) -> Che
         return CheckOutcome(Status.FAIL, f"{bad.message}; from the same weights and data the losses must retrace "
                             "the recorded trajectory.", metrics)
     total = totals.get("train_loop", {"iterations": 0})
+    if not total["iterations"]:
+        return CheckOutcome(Status.SKIP, f"{device}: no training pass finished.", metrics)
     bound = "bit for bit" if tolerance == 0 else f"within a relative {tolerance:g}"
-    return CheckOutcome(Status.PASS, f"{device}: {total['iterations']} passes of {STEPS_PER_PASS} training steps in "
+    steps = next((s["workloads"]["train_loop"].get("steps_per_pass") for s in samples
+                  if "train_loop" in s.get("workloads", {})), None) or "several"
+    return CheckOutcome(Status.PASS, f"{device}: {total['iterations']} passes of {steps} training steps in "
                         f"{seconds:.0f} s, "
                         f"every loss on the recorded trajectory ({bound}).", metrics)

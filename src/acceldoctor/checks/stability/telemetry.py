@@ -7,9 +7,9 @@ import time
 
 from acceldoctor.checks.context import CheckContext, CheckOutcome
 from acceldoctor.checks.registry import CheckDoc, Param, register_check
+from acceldoctor.devices.telemetry import open_telemetry
+from acceldoctor.devices.telemetry.events import CHECK, judge_telemetry
 from acceldoctor.stress.device_process import pci_bus_id
-from acceldoctor.stress.telemetry import open_telemetry
-from acceldoctor.stress.telemetry.events import CHECK, judge_telemetry
 
 
 @register_check(

@@ -49,7 +49,8 @@ def interval_sample(t_s: float, workloads: list[Workload], tallies: list[Tally])
 
 def run_workloads(device: torch.device, workloads: list[Workload], duration_s: float, *, interval_s: float = 1.0,
                   on_interval: Callable[[dict], None] | None = None,
-                  on_workload: Callable[[int], None] | None = None) -> list[dict]:
+                  on_workload: Callable[[int], None] | None = None,
+                  on_prepared: Callable[[], None] | None = None) -> list[dict]:
     """Run every workload for its share of each interval until `duration_s` is over; one sample per interval.
 
     `on_workload(i)` is told before workload i prepares and before each of its slices (the stress parent keeps it
@@ -59,6 +60,8 @@ def run_workloads(device: torch.device, workloads: list[Workload], duration_s: f
     for index, workload in enumerate(workloads):
         on_workload(index)
         workload.prepare()
+        if on_prepared is not None:  # a sign of life for the watchdog: a golden can take a while
+            on_prepared()
     synchronize(device)
     total_share = sum(w.share for w in workloads)
     begin = time.perf_counter()
@@ -73,6 +76,7 @@ def run_workloads(device: torch.device, workloads: list[Workload], duration_s: f
                 workload.step(tally)
                 if time.perf_counter() - start >= slice_s:
                     break
+            workload.flush(tally)
             synchronize(device)
             tally.seconds = time.perf_counter() - start
         sample = interval_sample(time.perf_counter() - begin, workloads, tallies)

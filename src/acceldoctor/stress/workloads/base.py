@@ -45,6 +45,9 @@ class Workload(ABC):
     @abstractmethod
     def step(self, tally: Tally) -> None: ...
 
+    def flush(self, tally: Tally) -> None:  # noqa: B027 - only workloads that count on the device need it
+        """Bring counts kept on the device into `tally` at the end of a slice (one synchronisation per slice)."""
+
     def describe(self) -> str:
         """A few words on what this workload runs, for messages."""
         return self.name

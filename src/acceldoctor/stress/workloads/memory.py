@@ -14,7 +14,7 @@ from acceldoctor.stress.workloads.base import Tally, Workload
 
 MiB = 1 << 20
 BLOCK_WORDS = MiB // 4  # one pattern block: 1 MiB of int32 words, tiled over the whole buffer
-VERIFY_BLOCKS = 256  # blocks compared at once: bounds the comparison's scratch memory to 256 MiB of booleans
+VERIFY_BLOCKS = 256  # blocks compared at once: bounds the comparison's scratch memory to 64 MiB of booleans
 CPU_BYTES = 128 * MiB  # host RAM is not the device under test; enough to leave the caches
 DEVICE_SHARE = 0.6  # of the memory still free once the other workloads are set up (they allocate as they run)
 PATTERN_NAMES = ("zeros", "ones", "0xAA", "0x55", "walking one", "random")

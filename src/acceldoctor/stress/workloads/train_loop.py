@@ -39,6 +39,9 @@ class TrainLoop(Workload):
         self.trajectory: list[float] = []
         self.passes = 0
 
+    def sample(self, tally: Tally) -> dict:
+        return {**super().sample(tally), "steps_per_pass": STEPS_PER_PASS}
+
     def describe(self) -> str:
         return f"{STEPS_PER_PASS} training steps of a {self.shape.describe()}"
 

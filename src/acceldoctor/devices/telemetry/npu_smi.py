@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import time
 
-from acceldoctor.stress.telemetry.base import HEALTH_OK, TelemetrySample, TelemetrySource
+from acceldoctor.devices.telemetry.base import HEALTH_OK, TelemetrySample, TelemetrySource
 
 # One call of npu-smi takes well under a second; a hung driver must not hold the burn's sampling for long.
 TIMEOUT_S = 5.0

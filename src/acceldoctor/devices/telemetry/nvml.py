@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from acceldoctor.stress.telemetry.base import (
+from acceldoctor.devices.telemetry.base import (
     APPLICATIONS_CLOCKS_SETTING,
     HARDWARE_POWER_BRAKE,
     HARDWARE_SLOWDOWN,

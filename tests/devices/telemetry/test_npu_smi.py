@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from acceldoctor.stress.telemetry import open_telemetry
-from acceldoctor.stress.telemetry.npu_smi import (
+from acceldoctor.devices.telemetry import open_telemetry
+from acceldoctor.devices.telemetry.npu_smi import (
     error_codes,
     open_npu_smi,
     parse_npu_chip_map,

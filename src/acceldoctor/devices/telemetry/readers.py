@@ -7,7 +7,7 @@ exact way to name the same GPU from outside its process.
 
 from __future__ import annotations
 
-from acceldoctor.stress.telemetry.base import TelemetrySource
+from acceldoctor.devices.telemetry.base import TelemetrySource
 
 CPU_REASON = "the CPU exposes no device telemetry (temperature, power, clocks) to read"
 
@@ -18,8 +18,8 @@ def _parse(device: str) -> tuple[str, int]:
 
 
 def _open_cuda(index: int, pci_bus_id: str | None, vendor: str | None) -> tuple[TelemetrySource | None, str]:
-    from acceldoctor.stress.telemetry.amdsmi import open_amdsmi
-    from acceldoctor.stress.telemetry.nvml import open_nvml
+    from acceldoctor.devices.telemetry.amdsmi import open_amdsmi
+    from acceldoctor.devices.telemetry.nvml import open_nvml
 
     hint = (vendor or "").strip().lower()
     if hint == "nvidia":
@@ -48,7 +48,7 @@ def open_telemetry(device: str, pci_bus_id: str | None = None,
     if kind == "cuda":
         return _open_cuda(index, pci_bus_id, vendor)
     if kind == "npu":
-        from acceldoctor.stress.telemetry.npu_smi import open_npu_smi
+        from acceldoctor.devices.telemetry.npu_smi import open_npu_smi
 
         return open_npu_smi(index)
     if kind == "xpu":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from acceldoctor.stress.telemetry.base import (
+from acceldoctor.devices.telemetry.base import (
     CURRENT_LIMIT,
     HARDWARE_SLOWDOWN,
     MEMORY_THERMAL_SLOWDOWN,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from acceldoctor.devices.telemetry import open_telemetry
+from acceldoctor.devices.telemetry.events import judge_telemetry
+from acceldoctor.devices.telemetry.readers import CPU_REASON
 from acceldoctor.report.model import Status
-from acceldoctor.stress.telemetry import open_telemetry
-from acceldoctor.stress.telemetry.events import judge_telemetry
-from acceldoctor.stress.telemetry.readers import CPU_REASON
 
 
 def steady(n: int = 6, **extra) -> list[dict]:

@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from acceldoctor.stress.telemetry import open_telemetry
+from acceldoctor.devices.telemetry import open_telemetry
 
 NVML_ERROR_NOT_SUPPORTED = 3
 NVML_ERROR_TIMEOUT = 10

@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from acceldoctor.stress.telemetry import open_telemetry
+from acceldoctor.devices.telemetry import open_telemetry
 
 
 class AmdSmiLibraryException(Exception):

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from acceldoctor.checks.context import CheckOutcome
+from acceldoctor.devices.telemetry.base import HEALTH_OK, HELD_BACK_BY_HEAT_OR_POWER
 from acceldoctor.report.model import Metric, Status
-from acceldoctor.stress.telemetry.base import HEALTH_OK, HELD_BACK_BY_HEAT_OR_POWER
 
 CHECK = "stability.telemetry"
 
