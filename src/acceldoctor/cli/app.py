@@ -191,6 +191,43 @@ def diagnose(
     raise typer.Exit(run_diagnose_command(reports, baseline, rules, json_path))
 
 
+@app.command()
+def compare(
+    dumps: Annotated[list[str] | None, typer.Argument(
+        metavar="[DUMP_A DUMP_B]", help="Two folders written by acceldoctor.record(...).")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="One-command mode: module:function (or file.py:function) returning (model, inputs) for a seed; "
+        "both runs are built from it with identical weights and inputs.")] = None,
+    devices: Annotated[str, typer.Option(help="One-command mode: the two devices, e.g. cpu,cuda:0.")] = "cpu,cpu",
+    dtypes: Annotated[str, typer.Option(
+        help="One-command mode: the two dtypes, e.g. float32,bfloat16 (one value for both).")] = "float32",
+    steps: Annotated[int, typer.Option(help="One-command mode: training steps to record.")] = 1,
+    level: Annotated[str, typer.Option(help="One-command mode: record every module call or every op.")] = "module",
+    seed: Annotated[int, typer.Option(help="One-command mode: the seed the model and inputs are built with.")] = 0,
+    inject: Annotated[str | None, typer.Option(
+        help="One-command mode: a fault in one run to prove the comparison finds it: FAULT@a or FAULT@b.")] = None,
+    keep: Annotated[str | None, typer.Option(
+        help="One-command mode: keep the two dumps in this folder (default: a temporary folder).")] = None,
+    json_path: Annotated[str | None, typer.Option(
+        "--json", help="Also write the comparison as JSON to this path ('-' for stdout only).")] = None,
+    first_nonfinite: Annotated[bool, typer.Option(
+        "--first-nonfinite", help="Hunt NaN: exit 1 when a call made NaN/Inf from finite inputs, and name it.")]
+    = False,
+    tolerance: Annotated[float, typer.Option(
+        help="Machine epsilons of the less precise dtype a tensor may differ by (relative L2).")] = 32.0,
+) -> None:
+    """Find the first operation where two runs of a model part, and whether that is rounding or a wrong device.
+
+    Exit code: 0 equivalent, 1 divergent (or, with --first-nonfinite, NaN/Inf found), 2 usage error.
+    """
+    _require_torch()
+    from acceldoctor.cli.compare_command import run_compare_command
+
+    raise typer.Exit(run_compare_command(dumps=dumps or [], model=model, devices=devices, dtypes=dtypes, steps=steps,
+                                         level=level, seed=seed, inject=inject, keep=keep, json_path=json_path,
+                                         first_nonfinite=first_nonfinite, tolerance=tolerance))
+
+
 @app.command("report")
 def report_(
     path: Annotated[Path, typer.Argument(

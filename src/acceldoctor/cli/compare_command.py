@@ -1,0 +1,156 @@
+"""`acceldoctor compare`: two recorded runs, or one model run on two devices/dtypes, and where they part."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+
+from acceldoctor.cli.errors import UsageError
+
+MAX_STEPS = 1000
+
+
+def _sides(devices: str, dtypes: str, inject: str | None):
+    from acceldoctor.compare.one_command import Side
+
+    device_list = [d.strip() for d in devices.split(",") if d.strip()]
+    dtype_list = [d.strip().removeprefix("torch.") for d in dtypes.split(",") if d.strip()]
+    if len(device_list) == 1:
+        device_list *= 2
+    if len(dtype_list) == 1:
+        dtype_list *= 2
+    if len(device_list) != 2 or len(dtype_list) != 2:
+        raise UsageError("--devices and --dtypes take one value or two, comma-separated (e.g. cpu,cuda:0)")
+    import torch
+
+    for dtype in dtype_list:
+        if not isinstance(getattr(torch, dtype, None), torch.dtype) or not getattr(torch, dtype).is_floating_point:
+            raise UsageError(f"--dtypes: {dtype!r} is not a floating torch dtype (float32, bfloat16, float16, ...)")
+    faults = {"a": None, "b": None}
+    if inject:
+        from acceldoctor.faults.catalog import UnknownFault, get_fault
+
+        name, _, side = inject.partition("@")
+        if side not in ("a", "b"):
+            raise UsageError(f"--inject {inject!r}: say which run gets the fault: FAULT@a or FAULT@b")
+        try:
+            get_fault(name)
+        except UnknownFault as exc:
+            raise UsageError(f"{exc.args[0]}; see `acceldoctor list --faults`") from None
+        faults[side] = name
+    from acceldoctor.devices.discovery import UnknownDeviceError, list_devices, resolve_devices
+
+    try:
+        resolve_devices(",".join(dict.fromkeys(device_list)), list_devices())
+    except UnknownDeviceError as exc:
+        raise UsageError(str(exc)) from None
+    return [Side(label, device, dtype, faults[label])
+            for label, device, dtype in zip(("a", "b"), device_list, dtype_list, strict=True)]
+
+
+def _one_command(model: str, devices: str, dtypes: str, steps: int, level: str, seed: int, inject: str | None,
+                 keep: str | None, tolerance: float):
+    from acceldoctor.compare.dump import load_dump
+    from acceldoctor.compare.judge import compare_dumps
+    from acceldoctor.compare.one_command import (
+        ModelSpecError,
+        build,
+        load_builder,
+        replay_first_divergence,
+        run_side,
+    )
+
+    if not 1 <= steps <= MAX_STEPS:
+        raise UsageError(f"--steps {steps}: give 1 to {MAX_STEPS}")
+    sides = _sides(devices, dtypes, inject)
+    try:
+        network, inputs = build(load_builder(model), seed)
+    except ModelSpecError as exc:
+        raise UsageError(str(exc)) from None
+    root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="acceldoctor-compare-"))
+    losses, runs = {}, {}
+    for side in sides:
+        path = root / f"run_{side.label}"
+        err = Console(stderr=True)
+        err.print(f"recording run {side.label.upper()}: {side.device}, {side.dtype}, {steps} step(s)"
+                  + (f", fault {side.fault}" if side.fault else ""), highlight=False)
+        try:
+            losses[side.label] = run_side(network, inputs, side, path, steps=steps, level=level)
+        except Exception as exc:  # the user's model on a device: its error, in one line
+            raise UsageError(f"run {side.label.upper()} on {side.device} failed: {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        runs[side.label] = {"path": str(path), "device": side.device, "dtype": side.dtype, "fault": side.fault}
+    comparison = compare_dumps(load_dump(root / "run_a"), load_dump(root / "run_b"), tolerance)
+    comparison.losses = losses
+    first = comparison.first_divergence
+    if first is not None and first.op is not None and first.produced:
+        Console(stderr=True).print("re-running the first diverging op in float64 to see which run is wrong",
+                                   highlight=False)
+        comparison.replay = replay_first_divergence(network, inputs, sides, root, steps=steps, key=first.key)
+    return comparison, runs
+
+
+def _two_dumps(dumps: list[str], tolerance: float):
+    from acceldoctor.compare.dump import DumpError, load_dump
+    from acceldoctor.compare.judge import compare_dumps
+    from acceldoctor.compare.replay import replay_recorded_op
+
+    try:
+        dump_a, dump_b = (load_dump(Path(p)) for p in dumps)
+    except DumpError as exc:
+        raise UsageError(str(exc)) from None
+    comparison = compare_dumps(dump_a, dump_b, tolerance)
+    first = comparison.first_divergence
+    if first is not None and first.op is not None:
+        comparison.replay = replay_recorded_op(dump_a, dump_b, first.key)
+    runs = {label: {"path": str(path), "device": dump.meta.get("device", "?"), "level": dump.meta.get("level"),
+                    "dtype": _main_dtype(dump)}
+            for label, path, dump in (("a", dumps[0], dump_a), ("b", dumps[1], dump_b))}
+    return comparison, runs
+
+
+def _main_dtype(dump) -> str:
+    from collections import Counter
+
+    counts = Counter(r.dtype for r in dump.records)
+    return counts.most_common(1)[0][0] if counts else "?"
+
+
+def run_compare_command(*, dumps: list[str], model: str | None, devices: str, dtypes: str, steps: int, level: str,
+                        seed: int, inject: str | None, keep: str | None, json_path: str | None,
+                        first_nonfinite: bool, tolerance: float) -> int:
+    import json
+
+    from acceldoctor.compare.report import comparison_json, render_comparison
+    from acceldoctor.report.writer import ReportWriteError, ReportWriter, write_atomically
+
+    if level not in ("module", "op"):
+        raise UsageError(f"--level {level!r}: choose module or op")
+    if tolerance <= 0:
+        raise UsageError("--tolerance must be a positive number of machine epsilons")
+    target = ReportWriter(json_path)
+    try:
+        target.check_writable()
+    except ReportWriteError as exc:
+        raise UsageError(str(exc)) from None
+    if model is not None:
+        if dumps:
+            raise UsageError("give either two dumps or --model, not both")
+        comparison, runs = _one_command(model, devices, dtypes, steps, level, seed, inject, keep, tolerance)
+    elif len(dumps) != 2:
+        raise UsageError(f"give two dumps to compare (got {len(dumps)}), or --model module:function")
+    else:
+        comparison, runs = _two_dumps(dumps, tolerance)
+    document = comparison_json(comparison, runs)
+    if target.path is not None:
+        write_atomically(target.path, json.dumps(document, indent=2) + "\n", target.file_mode, what="comparison")
+    if target.to_stdout:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        render_comparison(comparison, runs, Console())
+    if first_nonfinite:
+        return 1 if any((comparison.first_nonfinite or {}).values()) else 0
+    return 0 if comparison.equivalent else 1

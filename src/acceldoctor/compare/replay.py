@@ -1,0 +1,154 @@
+"""Who is wrong: re-run the first diverging op or module on the CPU in float64 with each side's recorded inputs, and
+judge each side's error against that golden relative to the error a healthy CPU run in the side's own dtype makes.
+
+Each side is judged on its own inputs, so its error is its own; how much the two sides' inputs alone move the
+golden is the inherited part. A side whose error is WRONG_FACTOR times the healthy error (or more) is wrong.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+
+WRONG_FACTOR = 5.0
+SIDES = ("a", "b")
+
+
+def relative_error(x: torch.Tensor, golden: torch.Tensor) -> float:
+    x, golden = x.detach().to("cpu", torch.float64), golden.detach().to("cpu", torch.float64)
+    finite = torch.isfinite(x) & torch.isfinite(golden)
+    if not bool(finite.all()):
+        return math.inf
+    norm = float(golden.norm())
+    return float((x - golden).norm()) / norm if norm > 0 else float((x - golden).norm())
+
+
+def judge_sides(recorded: dict[str, torch.Tensor], golden: dict[str, torch.Tensor],
+                healthy: dict[str, torch.Tensor], dtypes: dict[str, str]) -> dict:
+    """Per side: its error against its own golden, the healthy CPU error in its dtype, and whether it is wrong;
+    plus the inherited error (the two goldens apart) and a one-sentence verdict."""
+    sides = {}
+    for side in SIDES:
+        error = relative_error(recorded[side], golden[side])
+        floor = relative_error(healthy[side], golden[side])
+        # A healthy run can be exact on tiny inputs: never ask a side to beat a few ULPs of its dtype.
+        allowed = WRONG_FACTOR * max(floor, 4 * torch.finfo(getattr(torch, dtypes[side])).eps)
+        sides[side] = {"error": error, "healthy_error": floor, "dtype": dtypes[side], "wrong": error > allowed,
+                       "times_healthy": error / floor if floor > 0 else math.inf}
+    inherited = relative_error(golden["a"], golden["b"])
+    wrong = [s for s in SIDES if sides[s]["wrong"]]
+    if len(wrong) == 1:
+        side = sides[wrong[0]]
+        verdict = (f"run {wrong[0].upper()} is wrong here: its error against the float64 golden is "
+                   f"{side['error']:.3g}, {_times(side)} a healthy {side['dtype']} CPU run's")
+    elif wrong:
+        verdict = "both runs are wrong here, each beyond a healthy CPU run's error in its dtype"
+    else:
+        verdict = ("neither run is wrong here: each is within a healthy CPU run's error in its dtype, so the "
+                   "difference is rounding" + (" and inherited inputs" if inherited > 0 else ""))
+    return {"sides": sides, "inherited_error": inherited, "verdict": verdict}
+
+
+def _times(side: dict) -> str:
+    return "infinitely many times" if math.isinf(side["times_healthy"]) else f"{side['times_healthy']:.3g}x"
+
+
+def _float64(value):
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value.detach().to("cpu", torch.float64)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, torch.dtype) and value.is_floating_point:
+        return torch.float64
+    if isinstance(value, torch.device):
+        return torch.device("cpu")
+    if isinstance(value, (list, tuple)):
+        return type(value)(_float64(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _float64(v) for k, v in value.items()}
+    return value
+
+
+def _in_dtype(value, dtype: torch.dtype):
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value.detach().to("cpu", dtype)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, torch.device):
+        return torch.device("cpu")
+    if isinstance(value, (list, tuple)):
+        return type(value)(_in_dtype(v, dtype) for v in value)
+    if isinstance(value, dict):
+        return {k: _in_dtype(v, dtype) for k, v in value.items()}
+    return value
+
+
+def _pick(out, index: int) -> torch.Tensor:
+    return out[index] if isinstance(out, (list, tuple)) else out
+
+
+def replay_op(op, calls: dict[str, tuple[tuple, dict]], recorded: dict[str, torch.Tensor], index: int,
+              dtypes: dict[str, str]) -> dict:
+    """`calls[side]` = (args, kwargs) as recorded on that side (tensors on the CPU); `recorded[side]` its output."""
+    golden, healthy = {}, {}
+    for side in SIDES:
+        args, kwargs = calls[side]
+        golden[side] = _pick(op(*_float64(args), **_float64(kwargs)), index)
+        dtype = getattr(torch, dtypes[side])
+        healthy[side] = _pick(op(*_in_dtype(args, dtype), **_in_dtype(kwargs, dtype)), index)
+    return judge_sides(recorded, golden, healthy, dtypes)
+
+
+def replay_module(modules: dict[str, torch.nn.Module], inputs: dict[str, list[torch.Tensor]],
+                  recorded: dict[str, torch.Tensor], index: int, dtypes: dict[str, str],
+                  grad_outputs: dict[str, list[torch.Tensor]] | None = None) -> dict:
+    """Forward (or, with `grad_outputs`, backward: the gradient of input `index`) of each side's module, re-run on
+    a float64 copy and on a CPU copy in the side's dtype."""
+    golden, healthy = {}, {}
+    for side in SIDES:
+        dtype = getattr(torch, dtypes[side])
+        for target, as_dtype in ((golden, torch.float64), (healthy, dtype)):
+            module = copy.deepcopy(modules[side]).to("cpu", as_dtype)
+            args = [x.detach().to("cpu", as_dtype).requires_grad_(grad_outputs is not None and x.is_floating_point())
+                    if x.is_floating_point() else x.detach().cpu() for x in inputs[side]]
+            out = module(*args)
+            if grad_outputs is None:
+                target[side] = _pick(out, index).detach()
+                continue
+            outs = out if isinstance(out, (list, tuple)) else (out,)
+            grads = [g.detach().to("cpu", as_dtype) for g in grad_outputs[side]]
+            torch.autograd.backward([o for o in outs if o.requires_grad][: len(grads)], grads)
+            target[side] = args[index].grad
+    return judge_sides(recorded, golden, healthy, dtypes)
+
+
+def replay_recorded_op(dump_a, dump_b, key: str) -> dict | None:
+    """Who is wrong at `key`, from two op-level dumps that hold the call's input tensors and arguments; None when
+    they do not (statistics only, module level, or an argument that could not be recorded)."""
+    from acceldoctor.compare.callargs import decode_call, resolve_op
+    from acceldoctor.compare.judge import main_dtype
+
+    calls, recorded, dtypes, op_name, index = {}, {}, {}, None, 0
+    for side, dump in zip(SIDES, (dump_a, dump_b), strict=True):
+        output = dump.by_key().get(key)
+        if output is None or output.op is None:
+            return None
+        call_args = dump.call_args_of(output)
+        inputs = {r.index: dump.tensor(r) for r in dump.inputs_of(output)}
+        out = dump.tensor(output)
+        if call_args is None or out is None or any(t is None for t in inputs.values()):
+            return None
+        try:
+            calls[side] = decode_call(call_args, inputs)
+        except (ValueError, KeyError, TypeError, LookupError):
+            return None
+        # judged against a healthy CPU run in the dtype the run computes in, not the one this op happened to use
+        recorded[side], dtypes[side], op_name = out, main_dtype(dump), output.op
+        index = output.index
+    try:
+        op = resolve_op(op_name)
+        return {"op": op_name, **replay_op(op, calls, recorded, index, dtypes)}
+    except (RuntimeError, TypeError, ValueError, AttributeError, LookupError) as exc:
+        return {"op": op_name, "verdict": f"the op could not be re-run on the CPU ({type(exc).__name__}: {exc})"}

@@ -1,0 +1,120 @@
+"""Two runs of a small model, one of them with an injected error: the comparison names where it enters, forward or
+backward, and calls healthy runs in different dtypes equivalent."""
+
+import copy
+
+import pytest
+import torch
+from models import build_cnn, build_mlp, build_transformer_block
+
+from acceldoctor.compare.dump import load_dump
+from acceldoctor.compare.judge import compare_dumps
+from acceldoctor.compare.one_command import Side, run_side
+from acceldoctor.compare.replay import replay_recorded_op
+
+
+def _compare(tmp_path, builder, side_a, side_b, *, level="module", steps=1, model_b=None, tensors=False):
+    model, inputs = builder(0)
+    run_side(model, inputs, side_a, tmp_path / "a", steps=steps, level=level, tensors=tensors)
+    run_side(model_b or model, inputs, side_b, tmp_path / "b", steps=steps, level=level, tensors=tensors)
+    dump_a, dump_b = load_dump(tmp_path / "a"), load_dump(tmp_path / "b")
+    return compare_dumps(dump_a, dump_b), dump_a, dump_b
+
+
+@pytest.mark.parametrize("builder", [build_mlp, build_cnn, build_transformer_block])
+@pytest.mark.parametrize("level", ["module", "op"])
+def test_healthy_float32_and_bfloat16_runs_are_equivalent(tmp_path, builder, level):
+    comparison, _, _ = _compare(tmp_path, builder, Side("a", "cpu", "float32"), Side("b", "cpu", "bfloat16"),
+                                level=level, steps=2)
+    assert comparison.equivalent, [k.key + ": " + k.verdict() for k in comparison.divergences[:3]]
+    assert comparison.keys and not comparison.only_a and not comparison.only_b  # the same calls in either dtype
+
+
+@pytest.mark.parametrize("level, where", [("module", "attn"), ("op", "softmax")])
+def test_a_softmax_computed_in_low_precision_is_found_at_the_softmax(tmp_path, level, where):
+    comparison, _, _ = _compare(tmp_path, build_transformer_block, Side("a", "cpu", "float32"),
+                                Side("b", "cpu", "float32", "softmax-low-precision"), level=level)
+    first = comparison.first_divergence
+    assert first is not None and where in first.key and first.direction == "forward", first and first.key
+
+
+@pytest.mark.parametrize("level", ["module", "op"])
+def test_a_layer_norm_with_the_wrong_epsilon_is_found_at_the_norm(tmp_path, level):
+    comparison, _, _ = _compare(tmp_path, build_transformer_block, Side("a", "cpu", "float32"),
+                                Side("b", "cpu", "float32", "layernorm-eps"), level=level)
+    first = comparison.first_divergence
+    assert first is not None and first.module in ("ln1", "ln2") and first.direction == "forward", first and first.key
+
+
+def test_a_bit_flip_in_a_matmul_is_found_at_that_layer(tmp_path):
+    comparison, _, _ = _compare(tmp_path, build_mlp, Side("a", "cpu", "float32"),
+                                Side("b", "cpu", "float32", "bitflip:1"), level="op")
+    first = comparison.first_divergence
+    # the fault flips a bit after the product, in ops only run B makes: the error is named where it enters, as the
+    # next layer's input, with the first layer's extra calls
+    assert first is not None and first.direction == "forward" and first.key.startswith("blocks.0."), first and first.key
+    assert first.between and all(call.startswith("blocks.0.fc1/") for call in first.between), first.between
+
+
+class _ScaledGradient(torch.autograd.Function):
+    """The identity forward; backward, the gradient times `scale` (1.01: a kernel bug only training sees)."""
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.scale, None
+
+
+class _GradientTap(torch.nn.Module):
+    def __init__(self, inner, scale):
+        super().__init__()
+        self.inner, self.scale = inner, scale
+
+    def forward(self, x):
+        return _ScaledGradient.apply(self.inner(x), self.scale)
+
+
+def _with_tap(model, scale):
+    """`model` with its first linear layer wrapped in a gradient tap (the same module names either way)."""
+    tapped = copy.deepcopy(model)
+    name = next(n for n, m in tapped.named_modules() if isinstance(m, torch.nn.Linear))
+    parent_name, _, child = name.rpartition(".")
+    parent = tapped.get_submodule(parent_name) if parent_name else tapped
+    setattr(parent, child, _GradientTap(getattr(parent, child), scale))
+    return tapped, name
+
+
+def test_an_error_only_in_the_backward_pass_is_found_there(tmp_path):
+    model, inputs = build_mlp(0)
+    healthy, name = _with_tap(model, 1.0)
+    broken, _ = _with_tap(model, 1.01)
+    comparison, _, _ = _compare(tmp_path, lambda seed: (healthy, inputs), Side("a", "cpu", "float32"),
+                                Side("b", "cpu", "float32"), model_b=broken)
+    assert not [k for k in comparison.divergences if k.direction == "forward"]
+    first = comparison.first_divergence
+    assert first is not None and first.direction == "backward" and first.key.startswith(name), first and first.key
+
+
+def test_the_first_nan_is_named_where_finite_inputs_turned_into_nan(tmp_path):
+    model, inputs = build_transformer_block(0)
+    big = tuple(x * 1000 if x.is_floating_point() else x for x in inputs)  # logits past the fault's limit
+    run_side(model, big, Side("b", "cpu", "float32", "softmax-nan"), tmp_path / "b", steps=1, level="op")
+    from acceldoctor.compare.judge import first_nonfinite
+
+    found = first_nonfinite(load_dump(tmp_path / "b"))
+    # the NaN is made inside the attention module, where the softmax is, and not before
+    assert found is not None and found["key"].startswith("attn/") and found["direction"] == "forward", found
+
+
+def test_who_is_wrong_is_decided_by_re_running_the_op_in_float64(tmp_path):
+    comparison, dump_a, dump_b = _compare(tmp_path, build_transformer_block, Side("a", "cpu", "float32"),
+                                          Side("b", "cpu", "float32", "softmax-low-precision"), level="op",
+                                          tensors=True)
+    replay = replay_recorded_op(dump_a, dump_b, comparison.first_divergence.key)
+    assert replay is not None, "the op-level dump with tensors must be replayable"
+    assert replay["sides"]["b"]["wrong"] and not replay["sides"]["a"]["wrong"], replay
+    assert replay["verdict"].startswith("run B is wrong")
