@@ -20,10 +20,24 @@ def test_healthy_float32_and_bfloat16_runs_compare_equivalent(cli, tmp_path):
 
 
 def test_an_injected_fault_is_localized_and_exits_1(cli, tmp_path):
-    proc = cli("compare", "--model", MODEL, "--inject", "layernorm-eps@b", "--json", str(tmp_path / "c.json"))
+    proc = cli("compare", "--model", MODEL, "--inject", "layernorm-eps@b", "--json", str(tmp_path / "c.json"),
+               "--html", str(tmp_path / "c.html"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     first = json.loads((tmp_path / "c.json").read_text())["first_divergence"]
     assert first["key"].startswith("ln") and first["direction"] == "forward" and "divergent" in proc.stdout
+    # the module, re-run in float64 on each run's inputs, says which run is wrong
+    assert first["replay"]["sides"]["b"]["wrong"] and not first["replay"]["sides"]["a"]["wrong"]
+    assert "run B is wrong" in first["verdict"]
+    page = (tmp_path / "c.html").read_text()
+    assert f"Divergent: first at {first['key']}" in page and "http" not in page and "<script" not in page
+
+
+def test_nan_hunting_names_the_call_that_made_the_first_nan(cli, tmp_path):
+    proc = cli("compare", "--model", "tests/compare/models.py:build_transformer_block_with_large_logits", "--inject",
+               "softmax-nan@b", "--level", "op", "--first-nonfinite", "--json", str(tmp_path / "c.json"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    found = json.loads((tmp_path / "c.json").read_text())["first_nonfinite"]
+    assert found["a"] is None and found["b"]["key"].startswith("attn/") and "first NaN/Inf in run B" in proc.stdout
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -136,6 +136,13 @@ def build_transformer_block(seed: int = 0, batch: int = 4, seq: int = 32, dim: i
     return TransformerBlock(dim, heads, hidden), (torch.randn(batch, seq, dim, generator=generator),)
 
 
+def build_transformer_block_with_large_logits(seed: int = 0) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    """The block with inputs a thousand times larger: attention logits past what a softmax without max-subtraction
+    survives (the softmax-nan fault)."""
+    model, (x,) = build_transformer_block(seed)
+    return model, (x * 1000,)
+
+
 BUILDERS = {"mlp": build_mlp, "cnn": build_cnn, "transformer_block": build_transformer_block}
 
 

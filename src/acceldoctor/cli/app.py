@@ -213,6 +213,8 @@ def compare(
     first_nonfinite: Annotated[bool, typer.Option(
         "--first-nonfinite", help="Hunt NaN: exit 1 when a call made NaN/Inf from finite inputs, and name it.")]
     = False,
+    html: Annotated[str | None, typer.Option(
+        "--html", metavar="OUT", help="Also write the comparison as one self-contained HTML page.")] = None,
     tolerance: Annotated[float, typer.Option(
         help="Machine epsilons of the less precise dtype a tensor may differ by (relative L2).")] = 32.0,
 ) -> None:
@@ -225,7 +227,7 @@ def compare(
 
     raise typer.Exit(run_compare_command(dumps=dumps or [], model=model, devices=devices, dtypes=dtypes, steps=steps,
                                          level=level, seed=seed, inject=inject, keep=keep, json_path=json_path,
-                                         first_nonfinite=first_nonfinite, tolerance=tolerance))
+                                         first_nonfinite=first_nonfinite, tolerance=tolerance, html_path=html))
 
 
 @app.command("report")

@@ -86,10 +86,11 @@ def _one_command(model: str, devices: str, dtypes: str, steps: int, level: str, 
     comparison = compare_dumps(load_dump(root / "run_a"), load_dump(root / "run_b"), tolerance)
     comparison.losses = losses
     first = comparison.first_divergence
-    if first is not None and first.op is not None and first.produced:
-        Console(stderr=True).print("re-running the first diverging op in float64 to see which run is wrong",
+    if first is not None and first.produced:
+        Console(stderr=True).print("re-running the first diverging call in float64 to see which run is wrong",
                                    highlight=False)
-        comparison.replay = replay_first_divergence(network, inputs, sides, root, steps=steps, key=first.key)
+        comparison.replay = replay_first_divergence(network, inputs, sides, root, steps=steps, key=first.key,
+                                                    level=level)
     return comparison, runs
 
 
@@ -121,7 +122,7 @@ def _main_dtype(dump) -> str:
 
 def run_compare_command(*, dumps: list[str], model: str | None, devices: str, dtypes: str, steps: int, level: str,
                         seed: int, inject: str | None, keep: str | None, json_path: str | None,
-                        first_nonfinite: bool, tolerance: float) -> int:
+                        first_nonfinite: bool, tolerance: float, html_path: str | None = None) -> int:
     import json
 
     from acceldoctor.compare.report import comparison_json, render_comparison
@@ -132,8 +133,13 @@ def run_compare_command(*, dumps: list[str], model: str | None, devices: str, dt
     if tolerance <= 0:
         raise UsageError("--tolerance must be a positive number of machine epsilons")
     target = ReportWriter(json_path)
+    page = ReportWriter(html_path) if html_path is not None else None
     try:
         target.check_writable()
+        if page is not None:
+            if page.path is None:
+                raise ReportWriteError("--html needs a file")
+            page.check_writable()
     except ReportWriteError as exc:
         raise UsageError(str(exc)) from None
     if model is not None:
@@ -147,6 +153,10 @@ def run_compare_command(*, dumps: list[str], model: str | None, devices: str, dt
     document = comparison_json(comparison, runs)
     if target.path is not None:
         write_atomically(target.path, json.dumps(document, indent=2) + "\n", target.file_mode, what="comparison")
+    if page is not None:
+        from acceldoctor.compare.report import render_comparison_html
+
+        write_atomically(page.path, render_comparison_html(document), page.file_mode, what="the page")
     if target.to_stdout:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:

@@ -78,8 +78,10 @@ def loss_of(output) -> torch.Tensor:
 
 
 def run_side(model: torch.nn.Module, inputs: tuple, side: Side, path: Path, *, steps: int, level: str,
-             lr: float = 1e-2, tensors: bool = False, select: list[str] | None = None) -> list[float]:
-    """Train a copy of `model` for `steps` SGD steps on `side`, recording into `path`; the losses."""
+             lr: float = 1e-2, tensors: bool = False, select: list[str] | None = None,
+             on_replica: Callable[[torch.nn.Module], None] | None = None) -> list[float]:
+    """Train a copy of `model` for `steps` SGD steps on `side`, recording into `path`; the losses. `on_replica` sees
+    the copy before it runs (to hook it)."""
     from acceldoctor.compare.record import record
     from acceldoctor.faults import injected
 
@@ -87,6 +89,8 @@ def run_side(model: torch.nn.Module, inputs: tuple, side: Side, path: Path, *, s
     replica = copy.deepcopy(model).to(side.device, dtype)
     args = tuple(_to(x, side.device, dtype) for x in inputs)
     optimizer = torch.optim.SGD(replica.parameters(), lr=lr)
+    if on_replica is not None:
+        on_replica(replica)
     losses = []
     with record(replica, path, level=level, tensors=tensors, select=select), injected(side.fault):
         for _ in range(steps):
@@ -99,14 +103,41 @@ def run_side(model: torch.nn.Module, inputs: tuple, side: Side, path: Path, *, s
 
 
 def replay_first_divergence(model: torch.nn.Module, inputs: tuple, sides: list[Side], root: Path, *, steps: int,
-                            key: str) -> dict | None:
-    """Who is wrong at op-level `key`: record both runs again with the tensors of that call only, and re-run the op
-    on the CPU in float64 with each run's inputs (compare/replay.py)."""
+                            key: str, level: str) -> dict | None:
+    """Who is wrong at `key`: record both runs again keeping the tensors of that call only, and re-run the op (op
+    level) or the module (module level, forward) on the CPU in float64 with each run's inputs (compare/replay.py).
+    None when the call cannot be re-run (a module's backward, inputs that are not floating tensors)."""
     from acceldoctor.compare.dump import load_dump
-    from acceldoctor.compare.replay import replay_recorded_op
+    from acceldoctor.compare.replay import replay_recorded_module, replay_recorded_op
 
-    select = [key.rsplit("/", 2)[0] + "/*"]  # the call's inputs and outputs, in both directions' naming
+    call = key.rsplit("/", 2)[0]
+    if level == "op":
+        for side in sides:
+            run_side(model, inputs, side, root / f"replay_{side.label}", steps=steps, level="op", tensors=True,
+                     select=[call + "/*"])
+        return replay_recorded_op(load_dump(root / "replay_a"), load_dump(root / "replay_b"), key)
+    qualname, _, number = call.partition("/")[0].rpartition("#")
+    if "/forward/" not in key or not number.isdigit():
+        return None
+    snapshots: dict[str, torch.nn.Module] = {}
     for side in sides:
-        run_side(model, inputs, side, root / f"replay_{side.label}", steps=steps, level="op", tensors=True,
-                 select=select)
-    return replay_recorded_op(load_dump(root / "replay_a"), load_dump(root / "replay_b"), key)
+        run_side(model, inputs, side, root / f"replay_{side.label}", steps=steps, level="module", tensors=True,
+                 select=[call + "/*"], on_replica=_snapshot_call(qualname, int(number), side.label, snapshots))
+    if len(snapshots) != 2:
+        return None
+    return replay_recorded_module(load_dump(root / "replay_a"), load_dump(root / "replay_b"), key, snapshots)
+
+
+def _snapshot_call(qualname: str, call: int, label: str, snapshots: dict) -> Callable[[torch.nn.Module], None]:
+    """A hook-installer that keeps a copy of module `qualname` as it is at its forward call number `call`."""
+    def install(replica: torch.nn.Module) -> None:
+        target = replica if qualname == "(model)" else replica.get_submodule(qualname)
+        calls = iter(range(1 << 62))
+
+        def keep(module, args):
+            if next(calls) == call:
+                snapshots[label] = copy.deepcopy(module)
+
+        target.register_forward_pre_hook(keep)
+
+    return install

@@ -152,3 +152,28 @@ def replay_recorded_op(dump_a, dump_b, key: str) -> dict | None:
         return {"op": op_name, **replay_op(op, calls, recorded, index, dtypes)}
     except (RuntimeError, TypeError, ValueError, AttributeError, LookupError) as exc:
         return {"op": op_name, "verdict": f"the op could not be re-run on the CPU ({type(exc).__name__}: {exc})"}
+
+
+def replay_recorded_module(dump_a, dump_b, key: str, modules: dict[str, torch.nn.Module]) -> dict | None:
+    """Who is wrong at module-level forward `key`, from dumps holding the call's inputs and output, and each run's
+    module as it was at that call; None when an input was not a recorded floating tensor."""
+    from acceldoctor.compare.judge import main_dtype
+
+    inputs, recorded, dtypes, index = {}, {}, {}, 0
+    for side, dump in zip(SIDES, (dump_a, dump_b), strict=True):
+        output = dump.by_key().get(key)
+        if output is None or output.direction != "forward":
+            return None
+        records = dump.inputs_of(output)
+        tensors = [dump.tensor(r) for r in records]
+        if [r.index for r in records] != list(range(len(records))) or any(t is None for t in tensors):
+            return None  # a non-floating or unstored input: the call cannot be rebuilt
+        out = dump.tensor(output)
+        if out is None:
+            return None
+        inputs[side], recorded[side], dtypes[side], index = tensors, out, main_dtype(dump), output.index
+    try:
+        return {"module": key.split("#", 1)[0], **replay_module(modules, inputs, recorded, index, dtypes)}
+    except (RuntimeError, TypeError, ValueError) as exc:
+        return {"module": key.split("#", 1)[0],
+                "verdict": f"the module could not be re-run on the CPU ({type(exc).__name__}: {exc})"}

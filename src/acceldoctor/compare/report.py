@@ -96,3 +96,21 @@ def _render_losses(losses: dict, console: Console) -> None:
         rel = abs(x - y) / max(abs(x), abs(y), 1e-30) if math.isfinite(x) and math.isfinite(y) else math.inf
         table.add_row(str(step), f"{x:.6g}", f"{y:.6g}", f"{rel:.2e}")
     console.print(table)
+
+
+def render_comparison_html(document: dict) -> str:
+    """The comparison as one self-contained page (the report page's styles; no script, no URL)."""
+    from markupsafe import Markup
+
+    from acceldoctor import __version__
+    from acceldoctor.report.html import report_css, template_environment
+
+    environment = template_environment()
+    environment.filters["zip"] = lambda a, b: list(zip(a, b, strict=False))
+    by_key = {k["key"]: k for k in document["divergences"]}
+    sources = [by_key[key] for key in document["sources"] if key in by_key]
+    only = document["unmatched"]
+    unmatched = [(label, list(dict.fromkeys(key.rsplit("/", 2)[0] for key in keys)))
+                 for label, keys in (("A", only["only_in_a"]), ("B", only["only_in_b"])) if keys]
+    return environment.get_template("compare.html.j2").render(
+        doc=document, sources=sources, unmatched=unmatched, css=Markup(report_css()), version=__version__)

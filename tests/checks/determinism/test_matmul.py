@@ -2,7 +2,7 @@
 
 from torch.overrides import TorchFunctionMode
 
-from acceldoctor.faults.catalog import MATMUL_FAMILY, BitFlip
+from acceldoctor.faults.catalog import FAULTS, MATMUL_FAMILY
 from acceldoctor.runner.worker import Task, run_task
 
 CHECK = "determinism.matmul"
@@ -25,8 +25,8 @@ def test_healthy_cpu_repeats_every_product_bit_for_bit():
     assert result["status"] == "pass", result["message"]
     metrics = {m["name"]: m["value"] for m in result["metrics"]}
     assert metrics["mismatching_runs"] == 0 and metrics["repetitions"] >= 60
-    # The bitflip fault corrupts one in every BitFlip.EVERY GEMM calls: the check must make enough of them.
-    assert counter.calls >= max(60, 2 * BitFlip.EVERY)
+    # The bitflip fault corrupts one in every FAULTS["bitflip"].every GEMM calls: the check must make enough of them.
+    assert counter.calls >= max(60, 2 * FAULTS["bitflip"].every)
 
 
 def test_one_flipped_bit_fails_and_names_dtype_shape_repetition_and_values():
