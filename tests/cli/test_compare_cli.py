@@ -29,7 +29,8 @@ def test_an_injected_fault_is_localized_and_exits_1(cli, tmp_path):
     assert first["replay"]["sides"]["b"]["wrong"] and not first["replay"]["sides"]["a"]["wrong"]
     assert "run B is wrong" in first["verdict"]
     page = (tmp_path / "c.html").read_text()
-    assert f"Divergent: first at {first['key']}" in page and "http" not in page and "<script" not in page
+    assert f"Divergent: first at {first['key']}" in page and "http://" not in page and "https://" not in page
+    assert "<script" not in page
 
 
 def test_nan_hunting_names_the_call_that_made_the_first_nan(cli, tmp_path):
@@ -57,6 +58,14 @@ def test_bad_input_is_a_one_line_usage_error(cli, args, expected):
 def test_a_corrupt_dump_is_a_one_line_error(cli, tmp_path):
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "meta.json").write_bytes(b"\\x00\\xff not json")
+        (tmp_path / name / "meta.json").write_bytes(b"\x00\xff not json")
     proc = cli("compare", str(tmp_path / "a"), str(tmp_path / "b"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_dumps_of_different_levels_are_refused(cli, tmp_path):
+    for level in ("module", "op"):
+        proc = cli("compare", "--model", MODEL, "--level", level, "--keep", str(tmp_path / level))
+        assert proc.returncode == 0, proc.stderr
+    proc = cli("compare", str(tmp_path / "module" / "run_a"), str(tmp_path / "op" / "run_b"))
+    assert proc.returncode == 2 and "different levels" in proc.stderr and "Traceback" not in proc.stderr

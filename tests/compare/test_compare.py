@@ -120,3 +120,54 @@ def test_who_is_wrong_is_decided_by_re_running_the_op_in_float64(tmp_path):
     assert replay is not None, "the op-level dump with tensors must be replayable"
     assert replay["sides"]["b"]["wrong"] and not replay["sides"]["a"]["wrong"], replay
     assert replay["verdict"].startswith("run B is wrong")
+
+
+class _DropoutMLP(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.drop, self.fc2 = torch.nn.Linear(16, 32), torch.nn.Dropout(0.5), torch.nn.Linear(32, 4)
+
+    def forward(self, x):
+        return self.fc2(self.drop(torch.relu(self.fc1(x))))
+
+
+@pytest.mark.parametrize("level", ["module", "op"])
+def test_a_model_with_dropout_is_equivalent_to_itself(tmp_path, level):
+    torch.manual_seed(0)
+    model, inputs = _DropoutMLP(), (torch.randn(8, 16),)
+    comparison, _, _ = _compare(tmp_path, lambda seed: (model, inputs), Side("a", "cpu", "float32"),
+                                Side("b", "cpu", "float32"), level=level, steps=2)
+    assert comparison.equivalent, [k.verdict() for k in comparison.divergences[:2]]
+
+
+@pytest.mark.parametrize("tensors", [False, True])
+def test_float32_against_float64_is_equivalent(tmp_path, tensors):
+    comparison, _, _ = _compare(tmp_path, build_transformer_block, Side("a", "cpu", "float32"),
+                                Side("b", "cpu", "float64"), level="op", tensors=tensors)
+    assert comparison.equivalent, [k.key + ": " + k.verdict() for k in comparison.divergences[:2]]
+
+
+def test_an_op_called_with_other_arguments_is_named_without_re_running_it(tmp_path):
+    comparison, dump_a, dump_b = _compare(tmp_path, build_transformer_block, Side("a", "cpu", "float32"),
+                                          Side("b", "cpu", "float32", "layernorm-eps"), level="op", tensors=True)
+    replay = replay_recorded_op(dump_a, dump_b, comparison.first_divergence.key)
+    assert replay is not None and "different arguments" in replay["verdict"] and "0.01" in replay["verdict"]
+
+
+class _CausalScores(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.query = torch.nn.Linear(8, 8)
+
+    def forward(self, x):
+        scores = self.query(x) @ x.transpose(-1, -2)
+        mask = torch.ones(scores.shape[-1], scores.shape[-1], dtype=torch.bool).triu(1)
+        return torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1) @ x
+
+
+def test_a_causal_mask_is_not_taken_for_a_nan(tmp_path):
+    from acceldoctor.compare.judge import first_nonfinite
+
+    run_side(_CausalScores(), (torch.randn(2, 6, 8),), Side("a", "cpu", "float32"), tmp_path / "a", steps=1,
+             level="op")
+    assert first_nonfinite(load_dump(tmp_path / "a")) is None  # -inf from the mask is on purpose

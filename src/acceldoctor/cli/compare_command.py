@@ -53,14 +53,10 @@ def _sides(devices: str, dtypes: str, inject: str | None):
 
 def _one_command(model: str, devices: str, dtypes: str, steps: int, level: str, seed: int, inject: str | None,
                  keep: str | None, tolerance: float):
-    from acceldoctor.compare.dump import load_dump
-    from acceldoctor.compare.judge import compare_dumps
     from acceldoctor.compare.one_command import (
         ModelSpecError,
         build,
         load_builder,
-        replay_first_divergence,
-        run_side,
     )
 
     if not 1 <= steps <= MAX_STEPS:
@@ -70,7 +66,24 @@ def _one_command(model: str, devices: str, dtypes: str, steps: int, level: str, 
         network, inputs = build(load_builder(model), seed)
     except ModelSpecError as exc:
         raise UsageError(str(exc)) from None
-    root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="acceldoctor-compare-"))
+    scratch = None if keep else tempfile.TemporaryDirectory(prefix="acceldoctor-compare-")
+    root = Path(keep) if keep else Path(scratch.name)
+    try:
+        comparison, runs = _record_and_compare(network, inputs, sides, root, steps, level, seed, tolerance)
+        if scratch is not None:
+            for run in runs.values():
+                run["path"] = f"run {run['path'][-1].upper()} (not kept: --keep DIR keeps the dumps)"
+        return comparison, runs
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def _record_and_compare(network, inputs, sides, root: Path, steps: int, level: str, seed: int, tolerance: float):
+    from acceldoctor.compare.dump import load_dump
+    from acceldoctor.compare.judge import compare_dumps
+    from acceldoctor.compare.one_command import replay_first_divergence, run_side
+
     losses, runs = {}, {}
     for side in sides:
         path = root / f"run_{side.label}"
@@ -78,7 +91,7 @@ def _one_command(model: str, devices: str, dtypes: str, steps: int, level: str, 
         err.print(f"recording run {side.label.upper()}: {side.device}, {side.dtype}, {steps} step(s)"
                   + (f", fault {side.fault}" if side.fault else ""), highlight=False)
         try:
-            losses[side.label] = run_side(network, inputs, side, path, steps=steps, level=level)
+            losses[side.label] = run_side(network, inputs, side, path, steps=steps, level=level, seed=seed)
         except Exception as exc:  # the user's model on a device: its error, in one line
             raise UsageError(f"run {side.label.upper()} on {side.device} failed: {type(exc).__name__}: "
                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
@@ -89,35 +102,48 @@ def _one_command(model: str, devices: str, dtypes: str, steps: int, level: str, 
     if first is not None and first.produced:
         Console(stderr=True).print("re-running the first diverging call in float64 to see which run is wrong",
                                    highlight=False)
-        comparison.replay = replay_first_divergence(network, inputs, sides, root, steps=steps, key=first.key,
-                                                    level=level)
+        try:
+            comparison.replay = replay_first_divergence(network, inputs, sides, root, steps=steps, key=first.key,
+                                                        level=level, seed=seed)
+        except Exception as exc:  # the comparison stands without it; say why the re-run failed
+            comparison.replay = {"verdict": f"the call could not be re-run ({type(exc).__name__}: {exc})"}
     return comparison, runs
 
 
 def _two_dumps(dumps: list[str], tolerance: float):
     from acceldoctor.compare.dump import DumpError, load_dump
-    from acceldoctor.compare.judge import compare_dumps
+    from acceldoctor.compare.judge import compare_dumps, main_dtype
     from acceldoctor.compare.replay import replay_recorded_op
 
     try:
         dump_a, dump_b = (load_dump(Path(p)) for p in dumps)
     except DumpError as exc:
         raise UsageError(str(exc)) from None
+    levels = (dump_a.meta.get("level"), dump_b.meta.get("level"))
+    if levels[0] != levels[1]:
+        raise UsageError(f"the dumps were recorded at different levels ({levels[0]} and {levels[1]}); record both "
+                         "at the same level")
+    err = Console(stderr=True)
+    if dump_a.meta.get("model") != dump_b.meta.get("model"):
+        err.print(f"warning: the dumps come from different models ({dump_a.meta.get('model')}, "
+                  f"{dump_b.meta.get('model')})", highlight=False)
+    for path, dump in zip(dumps, (dump_a, dump_b), strict=True):
+        if dump.meta.get("complete") is False or dump.meta.get("error"):
+            err.print(f"warning: {path} is incomplete ({dump.meta.get('error') or 'the run did not finish'}); "
+                      "comparing what it holds", highlight=False)
     comparison = compare_dumps(dump_a, dump_b, tolerance)
+    if not comparison.keys:
+        raise UsageError("the two dumps have no key in common: they do not record the same model and code")
     first = comparison.first_divergence
     if first is not None and first.op is not None:
-        comparison.replay = replay_recorded_op(dump_a, dump_b, first.key)
+        try:
+            comparison.replay = replay_recorded_op(dump_a, dump_b, first.key)
+        except Exception as exc:  # the comparison stands without it
+            comparison.replay = {"verdict": f"the op could not be re-run ({type(exc).__name__}: {exc})"}
     runs = {label: {"path": str(path), "device": dump.meta.get("device", "?"), "level": dump.meta.get("level"),
-                    "dtype": _main_dtype(dump)}
+                    "dtype": main_dtype(dump)}
             for label, path, dump in (("a", dumps[0], dump_a), ("b", dumps[1], dump_b))}
     return comparison, runs
-
-
-def _main_dtype(dump) -> str:
-    from collections import Counter
-
-    counts = Counter(r.dtype for r in dump.records)
-    return counts.most_common(1)[0][0] if counts else "?"
 
 
 def run_compare_command(*, dumps: list[str], model: str | None, devices: str, dtypes: str, steps: int, level: str,

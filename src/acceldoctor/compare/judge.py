@@ -7,9 +7,12 @@ are the outputs of earlier ones, and serve to tell a call's own error from the e
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+
+import torch
 
 from acceldoctor.compare.metrics import eps_of, error_from_stats, nonfinite, number, tensor_metrics
 
@@ -43,6 +46,7 @@ class KeyComparison:
     tolerance_dtype: str = "float32"
     dtype_changed: bool = False  # the key's dtypes differ although the runs compute in the same dtype
     between: list[str] | None = None  # an input that already differs: the calls only one run made just before it
+    random: bool = False  # an op that draws random numbers: not compared
 
     @property
     def ratio(self) -> float:
@@ -57,6 +61,8 @@ class KeyComparison:
         return self.io.rstrip("0123456789") in PRODUCED
 
     def verdict(self) -> str:
+        if self.random:
+            return "draws random numbers: not compared"
         if self.note:
             return self.note
         if self.between is not None:
@@ -92,6 +98,19 @@ def _input_scale(dump, record) -> float:
     return max((x for x in scales if math.isfinite(x)), default=0.0)
 
 
+@functools.cache
+def is_random_op(op: str | None) -> bool:
+    """Whether an aten op draws random numbers (dropout, randn): two runs need not agree on it."""
+    if op is None:
+        return False
+    from acceldoctor.compare.callargs import resolve_op
+
+    try:
+        return torch.Tag.nondeterministic_seeded in resolve_op(op).tags
+    except (LookupError, AttributeError, RuntimeError):
+        return False
+
+
 def compare_records(a, b, dump_a, dump_b, run_dtypes: tuple[str, str],
                     tolerance_eps: float = TOLERANCE_EPS) -> KeyComparison:
     """One key of two runs (records `a` and `b` of dumps `dump_a` and `dump_b`)."""
@@ -102,6 +121,9 @@ def compare_records(a, b, dump_a, dump_b, run_dtypes: tuple[str, str],
                                tolerance_eps * max(run_eps, key_eps),
                                nonfinite=(nonfinite(a.stats), nonfinite(b.stats)), tolerance_dtype=tolerance_dtype,
                                dtype_changed=a.dtype != b.dtype and run_dtypes[0] == run_dtypes[1])
+    if is_random_op(a.op):
+        comparison.random = True  # its outputs differ by design; what it feeds is judged on its own inputs
+        return comparison
     if tuple(a.shape) != tuple(b.shape):
         comparison.note = f"shapes differ: {list(a.shape)} against {list(b.shape)}"
         comparison.error = math.inf
@@ -197,9 +219,10 @@ def _attribute(ordered, compared: dict[str, KeyComparison], dump_a, dump_b, keys
             else:
                 comparison.own = recast or comparison.error > OWN_ERROR_FACTOR * comparison.inputs_error
             produced_diverged = True
-        elif comparison.diverges and not produced_diverged and not comparison.dtype_changed:
-            # An input differs although no call before it did: the error entered between calls, in a call only one
-            # run made (an extra op, a corrupting hook) or in a tensor changed in place.
+        elif comparison.ratio > OWN_ERROR_FACTOR and not produced_diverged and not comparison.dtype_changed:
+            # An input differs clearly (well past the tolerance: an output's error is measured against its call's
+            # inputs, an input's against itself) although no call before it did: the error entered between calls,
+            # in a call only one run made (an extra op, a corrupting hook) or in a tensor changed in place.
             extras = [r.key for r in dump_b.records if last_b_seq < r.seq < b_seq and r.key not in keys_a]
             comparison.between = list(dict.fromkeys(_call_name(k) for k in extras))[:5]
             comparison.own = True
@@ -208,14 +231,14 @@ def _attribute(ordered, compared: dict[str, KeyComparison], dump_a, dump_b, keys
 
 
 def first_nonfinite(dump) -> dict | None:
-    """The first call that produced NaN or Inf from inputs that had none (`--first-nonfinite`)."""
+    """The first call that produced NaN from inputs that had none (`--first-nonfinite`). Inf alone is not hunted:
+    masks fill scores with -inf on purpose; a NaN is where arithmetic went wrong (inf - inf, 0 * inf, 0 / 0)."""
     for record in dump.records:
-        if record.io.rstrip("0123456789") not in PRODUCED or not nonfinite(record.stats):
+        if record.io.rstrip("0123456789") not in PRODUCED or not int(record.stats.get("nan", 0) or 0):
             continue
         inputs = dump.inputs_of(record)
-        if all(not nonfinite(i.stats) for i in inputs):
-            return {"key": record.key,
-                    "module_or_op": record.op or record.module, "direction": record.direction,
+        if all(not int(i.stats.get("nan", 0) or 0) for i in inputs):
+            return {"key": record.key, "module_or_op": record.op or record.module, "direction": record.direction,
                     "nan": int(record.stats.get("nan", 0)), "inf": int(record.stats.get("inf", 0)),
                     "inputs_checked": len(inputs)}
     return None

@@ -79,7 +79,7 @@ def loss_of(output) -> torch.Tensor:
 
 def run_side(model: torch.nn.Module, inputs: tuple, side: Side, path: Path, *, steps: int, level: str,
              lr: float = 1e-2, tensors: bool = False, select: list[str] | None = None,
-             on_replica: Callable[[torch.nn.Module], None] | None = None) -> list[float]:
+             on_replica: Callable[[torch.nn.Module], None] | None = None, seed: int = 0) -> list[float]:
     """Train a copy of `model` for `steps` SGD steps on `side`, recording into `path`; the losses. `on_replica` sees
     the copy before it runs (to hook it)."""
     from acceldoctor.compare.record import record
@@ -91,6 +91,7 @@ def run_side(model: torch.nn.Module, inputs: tuple, side: Side, path: Path, *, s
     optimizer = torch.optim.SGD(replica.parameters(), lr=lr)
     if on_replica is not None:
         on_replica(replica)
+    torch.manual_seed(seed)  # every run draws the same random numbers (dropout masks) on the same device type
     losses = []
     with record(replica, path, level=level, tensors=tensors, select=select), injected(side.fault):
         for _ in range(steps):
@@ -103,7 +104,7 @@ def run_side(model: torch.nn.Module, inputs: tuple, side: Side, path: Path, *, s
 
 
 def replay_first_divergence(model: torch.nn.Module, inputs: tuple, sides: list[Side], root: Path, *, steps: int,
-                            key: str, level: str) -> dict | None:
+                            key: str, level: str, seed: int = 0) -> dict | None:
     """Who is wrong at `key`: record both runs again keeping the tensors of that call only, and re-run the op (op
     level) or the module (module level, forward) on the CPU in float64 with each run's inputs (compare/replay.py).
     None when the call cannot be re-run (a module's backward, inputs that are not floating tensors)."""
@@ -114,7 +115,7 @@ def replay_first_divergence(model: torch.nn.Module, inputs: tuple, sides: list[S
     if level == "op":
         for side in sides:
             run_side(model, inputs, side, root / f"replay_{side.label}", steps=steps, level="op", tensors=True,
-                     select=[call + "/*"])
+                     select=[call + "/*"], seed=seed)
         return replay_recorded_op(load_dump(root / "replay_a"), load_dump(root / "replay_b"), key)
     qualname, _, number = call.partition("/")[0].rpartition("#")
     if "/forward/" not in key or not number.isdigit():
@@ -122,7 +123,8 @@ def replay_first_divergence(model: torch.nn.Module, inputs: tuple, sides: list[S
     snapshots: dict[str, torch.nn.Module] = {}
     for side in sides:
         run_side(model, inputs, side, root / f"replay_{side.label}", steps=steps, level="module", tensors=True,
-                 select=[call + "/*"], on_replica=_snapshot_call(qualname, int(number), side.label, snapshots))
+                 select=[call + "/*"], on_replica=_snapshot_call(qualname, int(number), side.label, snapshots),
+                 seed=seed)
     if len(snapshots) != 2:
         return None
     return replay_recorded_module(load_dump(root / "replay_a"), load_dump(root / "replay_b"), key, snapshots)

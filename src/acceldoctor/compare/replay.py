@@ -17,10 +17,14 @@ SIDES = ("a", "b")
 
 
 def relative_error(x: torch.Tensor, golden: torch.Tensor) -> float:
+    """‖x - golden‖ / ‖golden‖ over the finite elements; inf when x has NaN or Inf where the golden has another
+    value (the same infinity, or NaN for NaN, counts as agreeing)."""
     x, golden = x.detach().to("cpu", torch.float64), golden.detach().to("cpu", torch.float64)
     finite = torch.isfinite(x) & torch.isfinite(golden)
-    if not bool(finite.all()):
+    agreeing_specials = (torch.isnan(x) & torch.isnan(golden)) | (torch.isinf(x) & (x == golden))
+    if not bool((finite | agreeing_specials).all()):
         return math.inf
+    x, golden = x[finite], golden[finite]
     norm = float(golden.norm())
     return float((x - golden).norm()) / norm if norm > 0 else float((x - golden).norm())
 
@@ -46,13 +50,31 @@ def judge_sides(recorded: dict[str, torch.Tensor], golden: dict[str, torch.Tenso
     elif wrong:
         verdict = "both runs are wrong here, each beyond a healthy CPU run's error in its dtype"
     else:
-        verdict = ("neither run is wrong here: each is within a healthy CPU run's error in its dtype, so the "
-                   "difference is rounding" + (" and inherited inputs" if inherited > 0 else ""))
+        inputs_differ = inherited > max(sides[s]["healthy_error"] for s in SIDES)
+        verdict = ("neither run computes this call wrongly: each is within a healthy CPU run's error in its dtype "
+                   "on its own inputs" + (", so the difference comes from the inputs it was given" if inputs_differ
+                                          else ""))
     return {"sides": sides, "inherited_error": inherited, "verdict": verdict}
 
 
 def _times(side: dict) -> str:
     return "infinitely many times" if math.isinf(side["times_healthy"]) else f"{side['times_healthy']:.3g}x"
+
+
+def _arguments(call_args) -> str:
+    """An op call's non-tensor arguments, as text to compare and show (tensor places and dtypes left out)."""
+    def strip(value):
+        if isinstance(value, dict):
+            if "$input" in value:
+                return "tensor"
+            if "$dtype" in value or "$device" in value:
+                return "dtype/device"
+            return {k: strip(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return str(strip({"args": call_args.get("args"), "kwargs": call_args.get("kwargs")}))
 
 
 def _float64(value):
@@ -131,11 +153,16 @@ def replay_recorded_op(dump_a, dump_b, key: str) -> dict | None:
     from acceldoctor.compare.judge import main_dtype
 
     calls, recorded, dtypes, op_name, index = {}, {}, {}, None, 0
+    calls_args_a = None
     for side, dump in zip(SIDES, (dump_a, dump_b), strict=True):
         output = dump.by_key().get(key)
         if output is None or output.op is None:
             return None
         call_args = dump.call_args_of(output)
+        if side == "b" and call_args is not None and _arguments(call_args) != _arguments(calls_args_a):
+            return {"op": output.op, "verdict": "the two runs called it with different arguments: "
+                    f"{_arguments(calls_args_a)} in run A, {_arguments(call_args)} in run B"}
+        calls_args_a = call_args
         inputs = {r.index: dump.tensor(r) for r in dump.inputs_of(output)}
         out = dump.tensor(output)
         if call_args is None or out is None or any(t is None for t in inputs.values()):

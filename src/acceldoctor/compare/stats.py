@@ -104,7 +104,14 @@ def _signs(device: torch.device, numel: int, dtype: torch.dtype) -> torch.Tensor
     return table
 
 
+# Where the projections add up in float64: two runs that add in different orders must not differ by their own
+# rounding (float32 sums of millions of terms are off by far more than the 32-epsilon tolerance of compare).
+_FLOAT64_DEVICES = ("cpu", "cuda")
+
+
 def _projections(values: torch.Tensor, accumulate: torch.dtype) -> torch.Tensor:
+    if values.device.type in _FLOAT64_DEVICES:
+        accumulate = torch.float64
     flat = values.reshape(-1).to(accumulate)
     return torch.mv(_signs(flat.device, flat.numel(), accumulate), flat)
 
@@ -122,13 +129,15 @@ def _checksum(t: torch.Tensor) -> torch.Tensor:
 def portable_checksum(t: torch.Tensor) -> torch.Tensor:
     """The checksum by elementwise products and an integer sum: what every device can do (and what an accelerator
     computes: the tests hold it equal to the CPU's dot)."""
+    if t.stride() and t.stride(-1) != 1:  # a view of another element size needs unit stride (expanded tensors)
+        t = t.contiguous()
     size = t.element_size()
     if size == 4:
         bits = t.view(torch.int32)
     elif size == 2:
         bits = t.view(torch.int16)  # times int32 weights: the products are int32
     elif size == 8:
-        bits = t.reshape(-1).view(torch.int32)  # both halves of each element count
+        bits = t.contiguous().reshape(-1).view(torch.int32)  # both halves of each element count
     else:
         bits = t.view(torch.uint8).to(torch.int32)
     numel = bits.numel()
@@ -187,9 +196,10 @@ def queue_device_stats(t: torch.Tensor) -> PendingStats:
     writer thread makes two small transfers."""
     values, accumulate = _values(t)
     low, high = torch.aminmax(values)
+    projections = _projections(values, accumulate)
     floats = torch.cat([torch.stack([low.to(accumulate), high.to(accumulate), values.sum(dtype=accumulate),
-                                     torch.linalg.vector_norm(values, dtype=accumulate)]),
-                        _projections(values, accumulate)])
+                                     torch.linalg.vector_norm(values, dtype=accumulate)]).to(projections.dtype),
+                        projections])
     counts = torch.stack([torch.isnan(values).sum(), torch.isinf(values).sum(), _checksum(t).to(torch.int64)])
     return t.numel(), floats, counts
 
