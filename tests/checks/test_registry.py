@@ -12,7 +12,9 @@ def test_every_check_declares_id_levels_and_documentation():
     assert len(checks) >= 18
     for check_id, spec in checks.items():
         assert check_id == spec.id and spec.category in registry.CATEGORY_PACKAGES
-        assert spec.levels and set(spec.levels) <= set(registry.LEVELS)
+        assert set(spec.levels) <= set(registry.LEVELS)
+        # a check of no level is run by `acceldoctor stress` only, which has every device at hand
+        assert spec.levels or spec.category == "stability", f"{check_id} runs at no level"
         for text in (spec.doc.verifies, spec.doc.why, spec.doc.failure_means, spec.doc.remedy):
             assert len(text) > 40, f"{check_id} documents too little"
 

@@ -61,8 +61,9 @@ def test_fault_is_caught_against_a_baseline_of_healthy_runs(pool, name):
 def test_slow_fault_takes_its_percentage_and_refuses_nonsense():
     assert get_fault("slow-matmul").percent == 25
     assert get_fault("slow-matmul:40").percent == 40 and get_fault("slow-matmul").percent == 25
+    assert get_fault("bitflip:300").every == 300 and get_fault("bitflip").every == 50
     for bad, reason in [("slow-matmul:fast", "not a percentage"), ("slow-matmul:0", "between 0 and 1000"),
-                        ("bitflip:3", "takes no argument")]:
+                        ("bitflip:often", "not a whole number"), ("softmax-nan:3", "takes no argument")]:
         with pytest.raises(UnknownFault, match=reason):
             get_fault(bad)
 
