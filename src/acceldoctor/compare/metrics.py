@@ -31,7 +31,7 @@ def nonfinite(stats: dict) -> int:
 
 def error_from_stats(a: dict, b: dict, numel: int) -> float:
     """||a - b|| / max(||a||, ||b||) from the two tensors' statistics: the largest of lower bounds (less the
-    recorder's own float32 rounding) and, where the dump has them, a random-projection estimate (float64 sums).
+    recorder's own float32 rounding) and, where the dump has them, a random-projection estimate (pairwise float32 sums).
 
     Each term bounds the 2-norm of the difference from below: |‖a‖-‖b‖| (triangle inequality),
     sqrt(n)·|mean a - mean b| (Cauchy-Schwarz on the sum of the difference), and |max a - max b|, |min a - min b|
@@ -46,11 +46,12 @@ def error_from_stats(a: dict, b: dict, numel: int) -> float:
         return math.inf if nonfinite(a) != nonfinite(b) or math.isfinite(norm_a) != math.isfinite(norm_b) else 0.0
     if scale == 0:
         return 0.0
-    # The norm and the mean are summed in float32 by the recorder: their own rounding, about eps·log2(n) of the
-    # norm, is taken off before they count.
-    rounding = 2.0 * 2.0**-23 * math.log2(max(numel, 2)) * scale
-    terms = [abs(norm_a - norm_b) - rounding,
-             math.sqrt(max(numel, 1)) * abs(number(a.get("mean")) - number(b.get("mean"))) - rounding,
+    # The recorder sums in float32: the norm with a BLAS dot (rounding up to about eps·sqrt(n) of it), the mean
+    # pairwise (about eps·log2(n)). That much is taken off before they count.
+    eps32 = 2.0**-23
+    terms = [abs(norm_a - norm_b) - eps32 * math.sqrt(max(numel, 1)) * scale,
+             math.sqrt(max(numel, 1)) * abs(number(a.get("mean")) - number(b.get("mean")))
+             - 2 * eps32 * math.log2(max(numel, 2)) * scale,
              abs(number(a.get("max")) - number(b.get("max"))), abs(number(a.get("min")) - number(b.get("min")))]
     projections_a, projections_b = a.get("proj") or [], b.get("proj") or []
     if projections_a and len(projections_a) == len(projections_b):
