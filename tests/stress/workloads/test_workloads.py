@@ -66,3 +66,19 @@ def test_a_corrupted_training_step_leaves_the_recorded_loss_trajectory():
     outcome = judge_train("cpu", samples, loop.tolerance)
     assert outcome.status == "fail" and "recorded trajectory" in outcome.message, outcome.message
     assert "step " in outcome.message and "pass " in outcome.message
+
+
+def test_a_soak_buffer_that_does_not_fit_is_halved_until_it_does(monkeypatch):
+    import acceldoctor.stress.workloads.memory as memory
+
+    real_empty = torch.empty
+
+    def empty_up_to_300_mib(*shape, **kwargs):
+        if shape[0] * shape[1] * 4 > 300 * MiB:
+            raise memory.OUT_OF_MEMORY("out of memory")
+        return real_empty(*shape, **kwargs)
+
+    monkeypatch.setattr(memory.torch, "empty", empty_up_to_300_mib)
+    soak = MemorySoak(CPU, nbytes=1000 * MiB)
+    soak.prepare()
+    assert soak.nbytes == 250 * MiB and soak.buffer.numel() * 4 == 250 * MiB  # 1000 -> 500 -> 250

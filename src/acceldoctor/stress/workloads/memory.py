@@ -17,6 +17,8 @@ BLOCK_WORDS = MiB // 4  # one pattern block: 1 MiB of int32 words, tiled over th
 VERIFY_BLOCKS = 256  # blocks compared at once: bounds the comparison's scratch memory to 64 MiB of booleans
 CPU_BYTES = 128 * MiB  # host RAM is not the device under test; enough to leave the caches
 DEVICE_SHARE = 0.6  # of the memory still free once the other workloads are set up (they allocate as they run)
+HEADROOM = 2 << 30
+OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", RuntimeError)  # torch < 2.5 raised torch.cuda's, a RuntimeError
 PATTERN_NAMES = ("zeros", "ones", "0xAA", "0x55", "walking one", "random")
 
 
@@ -28,7 +30,8 @@ def soak_bytes(device: torch.device) -> int:
         available = info.free if info else CPU_BYTES * 20
         return max(MiB, min(CPU_BYTES, available // 20) // MiB * MiB)
     free = info.free if info else 1 << 30
-    return max(MiB, int(free * DEVICE_SHARE) // MiB * MiB)
+    # 60% of what is free, and never the last HEADROOM: the other workloads allocate as they run
+    return max(MiB, int(min(free * DEVICE_SHARE, free - HEADROOM)) // MiB * MiB)
 
 
 def pattern_block(index: int, device: torch.device) -> tuple[str, torch.Tensor]:
@@ -65,8 +68,17 @@ class MemorySoak(Workload):
 
     def prepare(self) -> None:
         self.nbytes = self.nbytes or soak_bytes(self.device)
-        blocks = self.nbytes // (BLOCK_WORDS * 4)
-        self.buffer = torch.empty(blocks, BLOCK_WORDS, dtype=torch.int32, device=self.device)
+        while True:
+            try:
+                self.buffer = torch.empty(self.nbytes // (BLOCK_WORDS * 4), BLOCK_WORDS, dtype=torch.int32,
+                                          device=self.device)
+                return
+            except OUT_OF_MEMORY:
+                # free memory as reported is not always what one allocation can get (fragmentation, other
+                # processes): halve until it fits, down to 64 MiB
+                if self.nbytes <= 64 * MiB:
+                    raise
+                self.nbytes = self.nbytes // 2 // MiB * MiB
 
     def step(self, tally: Tally) -> None:
         name, block = pattern_block(self.passes, self.device)
