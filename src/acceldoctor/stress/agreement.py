@@ -9,6 +9,7 @@ software must give the same bits.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
@@ -33,8 +34,20 @@ def agreement_product(device: torch.device) -> torch.Tensor:
     return torch.mm(a.to(device), b.to(device)).cpu()
 
 
+def raw_bytes(t: torch.Tensor) -> bytes:
+    """The bits of a CPU tensor (numpy is not a dependency: torch may be installed without it)."""
+    t = t.detach().cpu().contiguous()
+    return ctypes.string_at(t.data_ptr(), t.numel() * t.element_size())
+
+
+def product_from_bytes(data: bytes, shape: list[int]) -> torch.Tensor:
+    """A float32 agreement product sent as raw bytes between processes (by value: a tensor would travel as a
+    shared-memory handle that cannot be read once its sender has ended)."""
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8).view(torch.float32).reshape(shape)
+
+
 def digest(t: torch.Tensor) -> str:
-    return hashlib.sha256(t.contiguous().view(torch.int32).numpy().tobytes()).hexdigest()[:16]
+    return hashlib.sha256(raw_bytes(t)).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

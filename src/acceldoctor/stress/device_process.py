@@ -80,7 +80,7 @@ def device_main(device: str, duration_s: float, interval_s: float, fault: str | 
         pin_cpu_worker(cores)
         from acceldoctor.devices.backends import load_backends, set_current_device
         from acceldoctor.faults import injected
-        from acceldoctor.stress.agreement import agreement_product
+        from acceldoctor.stress.agreement import agreement_product, raw_bytes
         from acceldoctor.stress.workloads import build_workloads, run_workloads
 
         load_backends()
@@ -89,8 +89,8 @@ def device_main(device: str, duration_s: float, interval_s: float, fault: str | 
         messages.put((device, "ready", {"pci_bus_id": pci_bus_id(target)}))
         with injected(fault):
             running.value = AGREEMENT_RUNNING
-            # as a numpy array: a tensor would travel as a shared-memory handle, unreadable once this process ends
-            messages.put((device, "agreement", agreement_product(target).numpy()))
+            product = agreement_product(target)
+            messages.put((device, "agreement", (raw_bytes(product), list(product.shape))))
             running.value = STARTING
             workloads = build_workloads(target, kinds)
             messages.put((device, "workloads", [(w.name, w.check, w.describe()) for w in workloads]))

@@ -23,6 +23,7 @@ from acceldoctor.devices.telemetry import open_telemetry
 from acceldoctor.devices.telemetry.poller import TelemetryPoller
 from acceldoctor.report.model import DeviceInfo, HostInfo, Report, exit_code_for
 from acceldoctor.report.writer import ReportWriteError, ReportWriter
+from acceldoctor.stress.agreement import product_from_bytes
 from acceldoctor.stress.device_process import CPU_TYPE, STARTING, cpu_worker_cores, device_main
 from acceldoctor.stress.results import agreement_results, device_results
 from acceldoctor.stress.workloads import WORKLOAD_KINDS
@@ -90,9 +91,7 @@ class _Run:
             watch.telemetry, watch.telemetry_reason = self._open_telemetry(device, value.get("pci_bus_id"),
                                                                            watch.vendor)
         elif kind == "agreement":
-            import torch
-
-            watch.agreement = torch.from_numpy(value)
+            watch.agreement = product_from_bytes(*value)
         elif kind == "workloads":
             watch.workloads = value
         elif kind == "sample":
