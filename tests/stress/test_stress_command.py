@@ -90,3 +90,16 @@ def test_the_odd_device_out_is_named(cli, tmp_path):
 def test_bad_arguments_are_one_line_usage_errors(cli, args, expected):
     proc = cli("stress", *args)
     assert proc.returncode == 2 and expected in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_burn_needs_no_numpy(cli, tmp_path):
+    # torch installs without numpy, and vendors' images often lack it: a numpy that cannot be imported
+    shadow = tmp_path / "shadow" / "numpy"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'numpy'\")\n")
+    out = tmp_path / "stress.json"
+    proc = cli("stress", "--duration", "5s", "--workload", "memory", "--json", str(out),
+               env={"PYTHONPATH": str(tmp_path / "shadow")}, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    statuses = {r["check"]: r["status"] for r in json.loads(out.read_text())["results"]}
+    assert statuses["stability.device_agreement"] == "pass", statuses
