@@ -1,6 +1,6 @@
 """The process that burns one device for `acceldoctor stress`, and the CPU's split into workers.
 
-It talks to the parent through a queue: `ready` (torch is loaded; the watchdog's clock starts), `agreement`
+It talks to the parent through its own pipe: `ready` (torch is loaded; the watchdog's clock starts), `agreement`
 (the cross-device product), one `sample` per interval, then `done`, or `error` with the workload that raised.
 Which workload is running is also kept in a shared integer, so that when the device hangs or the process dies
 the parent can say in which one.
@@ -73,6 +73,8 @@ def _parent_gone(parent: int) -> bool:
 
 def device_main(device: str, duration_s: float, interval_s: float, fault: str | None, kinds: tuple[str, ...],
                 cores: list[int] | None, messages, running) -> None:
+    """`messages` is this device's own pipe to the parent (no lock shared with other devices: a device killed
+    mid-message cannot stall the others)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     parent = os.getppid()
     try:
@@ -86,26 +88,26 @@ def device_main(device: str, duration_s: float, interval_s: float, fault: str | 
         load_backends()
         target = torch_device(device)
         set_current_device(target)
-        messages.put((device, "ready", {"pci_bus_id": pci_bus_id(target)}))
+        messages.send((device, "ready", {"pci_bus_id": pci_bus_id(target)}))
         with injected(fault):
             running.value = AGREEMENT_RUNNING
             product = agreement_product(target)
-            messages.put((device, "agreement", (raw_bytes(product), list(product.shape))))
+            messages.send((device, "agreement", (raw_bytes(product), list(product.shape))))
             running.value = STARTING
             workloads = build_workloads(target, kinds)
-            messages.put((device, "workloads", [(w.name, w.check, w.describe()) for w in workloads]))
+            messages.send((device, "workloads", [(w.name, w.check, w.describe()) for w in workloads]))
 
             def on_interval(sample: dict) -> None:
                 if _parent_gone(parent):
                     os._exit(0)
-                messages.put((device, "sample", sample))
+                messages.send((device, "sample", sample))
 
             run_workloads(target, workloads, duration_s, interval_s=interval_s, on_interval=on_interval,
                           on_workload=lambda index: setattr(running, "value", index),
-                          on_prepared=lambda: messages.put((device, "prepared", None)))
+                          on_prepared=lambda: messages.send((device, "prepared", None)))
     except Exception as exc:  # reported for this device; the others go on
         from acceldoctor.messages import describe_exception
 
-        messages.put((device, "error", (running.value, describe_exception(exc))))
+        messages.send((device, "error", (running.value, describe_exception(exc))))
         return
-    messages.put((device, "done", None))
+    messages.send((device, "done", None))

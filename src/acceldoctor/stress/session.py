@@ -9,8 +9,8 @@ happened) and passes it on for display. A device that sends nothing for `hang_af
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
-import queue
 import signal
 import sys
 import time
@@ -53,6 +53,7 @@ class DeviceWatch:
     ended: str = ""  # "done", "timeout", "overran", "interrupted", "crash: ..." or "error: ..."
     failed_in: int | None = None  # the workload index running when it hung, died or raised
     reported: bool = False  # its results are in the report
+    receiver: object = None  # this device's pipe (None once the child has closed it)
 
 
 def _cpu_cores(devices: list[DeviceInfo]) -> dict[str, list[int] | None]:
@@ -146,18 +147,20 @@ def run_stress(devices: list[DeviceInfo], host: HostInfo, *, duration_s: float, 
     writer.write(report)
     run = _Run(devices, report, writer, kinds, interval_s, hang_after_s, on_sample)
     context = multiprocessing.get_context("spawn")
-    messages = context.Queue()
     cores = _cpu_cores(devices)
     for info in devices:
         running = context.Value("i", STARTING, lock=False)  # one int: a lock a dying child holds would hang us
+        receiver, sender = context.Pipe(duplex=False)
         process = context.Process(target=device_main, daemon=True, name=f"stress:{info.id}", args=(
-            info.id, duration_s, interval_s, faults.get(info.id), kinds, cores.get(info.id), messages, running))
+            info.id, duration_s, interval_s, faults.get(info.id), kinds, cores.get(info.id), sender, running))
         process.start()
-        run.watches[info.id] = DeviceWatch(process, running, time.monotonic() + STARTUP_S, vendor=info.vendor)
+        sender.close()  # the child's end: once the child is gone, reading says so instead of waiting
+        run.watches[info.id] = DeviceWatch(process, running, time.monotonic() + STARTUP_S, vendor=info.vendor,
+                                           receiver=receiver)
     deadline = time.monotonic() + STARTUP_S + duration_s + hang_after_s
     interrupted = None
     try:
-        _watch(run, messages, deadline)
+        _watch(run, deadline)
     except KeyboardInterrupt as exc:
         interrupted = exc
         for watch in run.watches.values():
@@ -184,6 +187,8 @@ def _stop_processes(watches: dict[str, DeviceWatch]) -> None:
             watch.process.kill()
     for watch in watches.values():
         watch.process.join(5)
+        if watch.receiver is not None:
+            watch.receiver.close()
         if watch.telemetry is not None:
             watch.telemetry.stop()
     for watch in watches.values():
@@ -197,23 +202,28 @@ def stuck_devices() -> list[str]:
     return [p.name for p in multiprocessing.active_children() if p.name.startswith("stress:")]
 
 
-def _drain(messages, wait_s: float) -> list[tuple]:
-    """Every message waiting now (waiting up to `wait_s` for the first)."""
+def _drain(watches: dict[str, DeviceWatch], wait_s: float) -> list[tuple]:
+    """Every message waiting now on the devices' pipes (waiting up to `wait_s` for the first)."""
+    open_pipes = {w.receiver: w for w in watches.values() if w.receiver is not None}
     received = []
-    try:
-        received.append(messages.get(timeout=wait_s))
-        while True:
-            received.append(messages.get_nowait())
-    except queue.Empty:
+    if not open_pipes:  # every child has closed its end: nothing to wait on, but do not spin
+        time.sleep(min(wait_s, 0.1))
         return received
-    except (OSError, EOFError, ValueError) as exc:  # a message cut off by a killed sender: drop it, go on
-        sys.stderr.write(f"acceldoctor: a device message was lost ({type(exc).__name__}: {exc})\n")
-        return received
+    for pipe in multiprocessing.connection.wait(list(open_pipes), timeout=wait_s):
+        try:
+            while pipe.poll():
+                received.append(pipe.recv())
+        except (EOFError, OSError):  # the child has ended (or was killed mid-message): nothing more will come
+            open_pipes[pipe].receiver = None
+            pipe.close()
+        except Exception as exc:  # a message cut off or unreadable: drop it, go on
+            sys.stderr.write(f"acceldoctor: a device message was lost ({type(exc).__name__}: {exc})\n")
+    return received
 
 
-def _watch(run: _Run, messages, deadline: float) -> None:
+def _watch(run: _Run, deadline: float) -> None:
     def receive(wait_s: float) -> None:
-        for device, kind, value in _drain(messages, wait_s):
+        for device, kind, value in _drain(run.watches, wait_s):
             run.receive(device, kind, value)
             if run.watches[device].ended:
                 run.report_device(device)
