@@ -58,7 +58,7 @@ class KeyComparison:
 
     @property
     def produced(self) -> bool:
-        return self.io.rstrip("0123456789") in PRODUCED
+        return self.io in PRODUCED
 
     def verdict(self) -> str:
         if self.random:
@@ -197,7 +197,8 @@ def compare_dumps(dump_a, dump_b, tolerance_eps: float = TOLERANCE_EPS) -> Compa
                       {"a": first_nonfinite(dump_a), "b": first_nonfinite(dump_b)})
 
 
-def _call_name(key: str) -> str:
+def call_of(key: str) -> str:
+    """The call a key belongs to: `attn/aten._softmax.default#0` of `attn/aten._softmax.default#0/forward/output0`."""
     return key.rsplit("/", 2)[0]
 
 
@@ -224,7 +225,7 @@ def _attribute(ordered, compared: dict[str, KeyComparison], dump_a, dump_b, keys
             # inputs, an input's against itself) although no call before it did: the error entered between calls,
             # in a call only one run made (an extra op, a corrupting hook) or in a tensor changed in place.
             extras = [r.key for r in dump_b.records if last_b_seq < r.seq < b_seq and r.key not in keys_a]
-            comparison.between = list(dict.fromkeys(_call_name(k) for k in extras))[:5]
+            comparison.between = list(dict.fromkeys(call_of(k) for k in extras))[:5]
             comparison.own = True
             produced_diverged = True
         last_b_seq = max(last_b_seq, b_seq)
@@ -234,7 +235,7 @@ def first_nonfinite(dump) -> dict | None:
     """The first call that produced NaN from inputs that had none (`--first-nonfinite`). Inf alone is not hunted:
     masks fill scores with -inf on purpose; a NaN is where arithmetic went wrong (inf - inf, 0 * inf, 0 / 0)."""
     for record in dump.records:
-        if record.io.rstrip("0123456789") not in PRODUCED or not int(record.stats.get("nan", 0) or 0):
+        if record.io not in PRODUCED or not int(record.stats.get("nan", 0) or 0):
             continue
         inputs = dump.inputs_of(record)
         if all(not int(i.stats.get("nan", 0) or 0) for i in inputs):

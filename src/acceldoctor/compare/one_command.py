@@ -109,9 +109,10 @@ def replay_first_divergence(model: torch.nn.Module, inputs: tuple, sides: list[S
     level) or the module (module level, forward) on the CPU in float64 with each run's inputs (compare/replay.py).
     None when the call cannot be re-run (a module's backward, inputs that are not floating tensors)."""
     from acceldoctor.compare.dump import load_dump
+    from acceldoctor.compare.judge import call_of
     from acceldoctor.compare.replay import replay_recorded_module, replay_recorded_op
 
-    call = key.rsplit("/", 2)[0]
+    call = call_of(key)
     if level == "op":
         for side in sides:
             run_side(model, inputs, side, root / f"replay_{side.label}", steps=steps, level="op", tensors=True,

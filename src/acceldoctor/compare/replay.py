@@ -77,33 +77,19 @@ def _arguments(call_args) -> str:
     return str(strip({"args": call_args.get("args"), "kwargs": call_args.get("kwargs")}))
 
 
-def _float64(value):
-    if isinstance(value, torch.Tensor) and value.is_floating_point():
-        return value.detach().to("cpu", torch.float64)
+def _on_cpu(value, dtype: torch.dtype):
+    """Recorded call arguments moved to the CPU with floating tensors in `dtype`; for the float64 golden, floating
+    dtype arguments (`_to_copy(dtype=...)`) become float64 too, while a healthy run keeps them as recorded."""
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    if isinstance(value, torch.dtype) and value.is_floating_point:
+        return value.detach().to("cpu", dtype) if value.is_floating_point() else value.detach().cpu()
+    if isinstance(value, torch.dtype) and value.is_floating_point and dtype == torch.float64:
         return torch.float64
     if isinstance(value, torch.device):
         return torch.device("cpu")
     if isinstance(value, (list, tuple)):
-        return type(value)(_float64(v) for v in value)
+        return type(value)(_on_cpu(v, dtype) for v in value)
     if isinstance(value, dict):
-        return {k: _float64(v) for k, v in value.items()}
-    return value
-
-
-def _in_dtype(value, dtype: torch.dtype):
-    if isinstance(value, torch.Tensor) and value.is_floating_point():
-        return value.detach().to("cpu", dtype)
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    if isinstance(value, torch.device):
-        return torch.device("cpu")
-    if isinstance(value, (list, tuple)):
-        return type(value)(_in_dtype(v, dtype) for v in value)
-    if isinstance(value, dict):
-        return {k: _in_dtype(v, dtype) for k, v in value.items()}
+        return {k: _on_cpu(v, dtype) for k, v in value.items()}
     return value
 
 
@@ -117,32 +103,22 @@ def replay_op(op, calls: dict[str, tuple[tuple, dict]], recorded: dict[str, torc
     golden, healthy = {}, {}
     for side in SIDES:
         args, kwargs = calls[side]
-        golden[side] = _pick(op(*_float64(args), **_float64(kwargs)), index)
+        golden[side] = _pick(op(*_on_cpu(args, torch.float64), **_on_cpu(kwargs, torch.float64)), index)
         dtype = getattr(torch, dtypes[side])
-        healthy[side] = _pick(op(*_in_dtype(args, dtype), **_in_dtype(kwargs, dtype)), index)
+        healthy[side] = _pick(op(*_on_cpu(args, dtype), **_on_cpu(kwargs, dtype)), index)
     return judge_sides(recorded, golden, healthy, dtypes)
 
 
 def replay_module(modules: dict[str, torch.nn.Module], inputs: dict[str, list[torch.Tensor]],
-                  recorded: dict[str, torch.Tensor], index: int, dtypes: dict[str, str],
-                  grad_outputs: dict[str, list[torch.Tensor]] | None = None) -> dict:
-    """Forward (or, with `grad_outputs`, backward: the gradient of input `index`) of each side's module, re-run on
-    a float64 copy and on a CPU copy in the side's dtype."""
+                  recorded: dict[str, torch.Tensor], index: int, dtypes: dict[str, str]) -> dict:
+    """The forward of each side's module (output `index`), re-run on a float64 copy and on a CPU copy in the side's
+    dtype."""
     golden, healthy = {}, {}
     for side in SIDES:
-        dtype = getattr(torch, dtypes[side])
-        for target, as_dtype in ((golden, torch.float64), (healthy, dtype)):
+        for target, as_dtype in ((golden, torch.float64), (healthy, getattr(torch, dtypes[side]))):
             module = copy.deepcopy(modules[side]).to("cpu", as_dtype)
-            args = [x.detach().to("cpu", as_dtype).requires_grad_(grad_outputs is not None and x.is_floating_point())
-                    if x.is_floating_point() else x.detach().cpu() for x in inputs[side]]
-            out = module(*args)
-            if grad_outputs is None:
-                target[side] = _pick(out, index).detach()
-                continue
-            outs = out if isinstance(out, (list, tuple)) else (out,)
-            grads = [g.detach().to("cpu", as_dtype) for g in grad_outputs[side]]
-            torch.autograd.backward([o for o in outs if o.requires_grad][: len(grads)], grads)
-            target[side] = args[index].grad
+            with torch.no_grad():
+                target[side] = _pick(module(*_on_cpu(inputs[side], as_dtype)), index)
     return judge_sides(recorded, golden, healthy, dtypes)
 
 

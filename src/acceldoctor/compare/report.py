@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from acceldoctor.compare.judge import Comparison, KeyComparison
+from acceldoctor.compare.judge import Comparison, KeyComparison, call_of
 
 SCHEMA = "acceldoctor.compare/1"
 SHOWN_UNMATCHED = 10
@@ -75,7 +75,7 @@ def render_comparison(comparison: Comparison, runs: dict[str, dict], console: Co
     if comparison.losses:
         _render_losses(comparison.losses, console)
     for label, keys in (("only in A", comparison.only_a), ("only in B", comparison.only_b)):
-        calls = list(dict.fromkeys(key.rsplit("/", 2)[0] for key in keys))
+        calls = list(dict.fromkeys(call_of(key) for key in keys))
         if calls:
             shown = ", ".join(calls[:SHOWN_UNMATCHED]) + (f" and {len(calls) - SHOWN_UNMATCHED} more"
                                                           if len(calls) > SHOWN_UNMATCHED else "")
@@ -110,7 +110,7 @@ def render_comparison_html(document: dict) -> str:
     by_key = {k["key"]: k for k in document["divergences"]}
     sources = [by_key[key] for key in document["sources"] if key in by_key]
     only = document["unmatched"]
-    unmatched = [(label, list(dict.fromkeys(key.rsplit("/", 2)[0] for key in keys)))
+    unmatched = [(label, list(dict.fromkeys(call_of(key) for key in keys)))
                  for label, keys in (("A", only["only_in_a"]), ("B", only["only_in_b"])) if keys]
     return environment.get_template("compare.html.j2").render(
         doc=document, sources=sources, unmatched=unmatched, css=Markup(report_css()), version=__version__)

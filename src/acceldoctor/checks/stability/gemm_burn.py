@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from acceldoctor.checks.context import CheckContext, CheckOutcome
 from acceldoctor.checks.registry import CheckDoc, Param, register_check
+from acceldoctor.checks.stability._burn import burn_for_check
 from acceldoctor.stress.verdict import drift_limits, judge_gemm
-from acceldoctor.stress.workloads import build_workloads, run_workloads
+from acceldoctor.stress.workloads import build_workloads
 
 
 @register_check(
@@ -40,9 +41,7 @@ from acceldoctor.stress.workloads import build_workloads, run_workloads
     ),
 )
 def check_gemm_burn(ctx: CheckContext) -> CheckOutcome:
-    total = float(ctx.params["duration_s"])
-    samples = run_workloads(ctx.device, build_workloads(ctx.device, ("gemm",), seed=ctx.seed), total,
-                            interval_s=float(ctx.params["interval_s"]),
-                            on_interval=lambda s: ctx.progress(int(s["t_s"]), int(total), "s"))
+    samples = burn_for_check(ctx, build_workloads(ctx.device, ("gemm",), seed=ctx.seed),
+                             interval_s=float(ctx.params["interval_s"]))
     warn, fail = drift_limits(ctx.device.type, ctx.params["drift_limit"], ctx.params["drift_fail"])
     return judge_gemm(str(ctx.device), samples, warn, fail)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from acceldoctor.checks.context import CheckContext, CheckOutcome
 from acceldoctor.checks.registry import CheckDoc, Param, register_check
+from acceldoctor.checks.stability._burn import burn_for_check
 from acceldoctor.stress.verdict import judge_memory
-from acceldoctor.stress.workloads import run_workloads
 from acceldoctor.stress.workloads.memory import MemorySoak
 
 
@@ -31,7 +31,4 @@ from acceldoctor.stress.workloads.memory import MemorySoak
     params=(Param("duration_s", 10.0, "Seconds of write-and-verify passes.", minimum=1),),
 )
 def check_memory_soak(ctx: CheckContext) -> CheckOutcome:
-    total = float(ctx.params["duration_s"])
-    samples = run_workloads(ctx.device, [MemorySoak(ctx.device)], total, interval_s=1.0,
-                            on_interval=lambda s: ctx.progress(int(s["t_s"]), int(total), "s"))
-    return judge_memory(str(ctx.device), samples)
+    return judge_memory(str(ctx.device), burn_for_check(ctx, [MemorySoak(ctx.device)]))

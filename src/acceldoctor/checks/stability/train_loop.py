@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from acceldoctor.checks.context import CheckContext, CheckOutcome
 from acceldoctor.checks.registry import CheckDoc, Param, register_check
+from acceldoctor.checks.stability._burn import burn_for_check
 from acceldoctor.stress.verdict import judge_train
-from acceldoctor.stress.workloads import run_workloads
 from acceldoctor.stress.workloads.train_loop import STEPS_PER_PASS, TrainLoop
 
 
@@ -31,8 +31,5 @@ from acceldoctor.stress.workloads.train_loop import STEPS_PER_PASS, TrainLoop
     params=(Param("duration_s", 10.0, "Seconds of repeated training passes.", minimum=1),),
 )
 def check_train_loop(ctx: CheckContext) -> CheckOutcome:
-    total = float(ctx.params["duration_s"])
     loop = TrainLoop(ctx.device, seed=ctx.seed)
-    samples = run_workloads(ctx.device, [loop], total, interval_s=1.0,
-                            on_interval=lambda s: ctx.progress(int(s["t_s"]), int(total), "s"))
-    return judge_train(str(ctx.device), samples, loop.tolerance)
+    return judge_train(str(ctx.device), burn_for_check(ctx, [loop]), loop.tolerance)
