@@ -81,7 +81,7 @@ def _one_command(model: str, devices: str, dtypes: str, steps: int, level: str, 
 
 def _record_and_compare(network, inputs, sides, root: Path, steps: int, level: str, seed: int, tolerance: float):
     from acceldoctor.compare.dump import load_dump
-    from acceldoctor.compare.judge import compare_dumps
+    from acceldoctor.compare.judge import compare_dumps, run_precision
     from acceldoctor.compare.one_command import replay_first_divergence, run_side
 
     losses, runs = {}, {}
@@ -96,7 +96,9 @@ def _record_and_compare(network, inputs, sides, root: Path, steps: int, level: s
             raise UsageError(f"run {side.label.upper()} on {side.device} failed: {type(exc).__name__}: "
                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
         runs[side.label] = {"path": str(path), "device": side.device, "dtype": side.dtype, "fault": side.fault}
-    comparison = compare_dumps(load_dump(root / "run_a"), load_dump(root / "run_b"), tolerance)
+    dump_a, dump_b = load_dump(root / "run_a"), load_dump(root / "run_b")
+    runs["a"]["precision"], runs["b"]["precision"] = run_precision(dump_a), run_precision(dump_b)
+    comparison = compare_dumps(dump_a, dump_b, tolerance)
     comparison.losses = losses
     first = comparison.first_divergence
     if first is not None and first.produced:
@@ -112,7 +114,7 @@ def _record_and_compare(network, inputs, sides, root: Path, steps: int, level: s
 
 def _two_dumps(dumps: list[str], tolerance: float):
     from acceldoctor.compare.dump import DumpError, load_dump
-    from acceldoctor.compare.judge import compare_dumps, main_dtype
+    from acceldoctor.compare.judge import compare_dumps, main_dtype, run_precision
     from acceldoctor.compare.replay import replay_recorded_op
 
     try:
@@ -141,7 +143,7 @@ def _two_dumps(dumps: list[str], tolerance: float):
         except Exception as exc:  # the comparison stands without it
             comparison.replay = {"verdict": f"the op could not be re-run ({type(exc).__name__}: {exc})"}
     runs = {label: {"path": str(path), "device": dump.meta.get("device", "?"), "level": dump.meta.get("level"),
-                    "dtype": main_dtype(dump)}
+                    "dtype": main_dtype(dump), "precision": run_precision(dump)}
             for label, path, dump in (("a", dumps[0], dump_a), ("b", dumps[1], dump_b))}
     return comparison, runs
 

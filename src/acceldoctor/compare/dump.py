@@ -3,10 +3,13 @@
 A dump is a folder:
 
 - `meta.json`: `{"schema": "acceldoctor.dump/1", "level", "tensors", "select", "max_tensor_bytes", "device",
-  "created_at", "torch", "acceldoctor", "model", "steps", "complete", "records", "error"}`. Written when recording
-  starts (complete false) and again when it ends (complete true; `records` the count; `error` the first line of the
-  exception that left the `with` block, else null). `device` is the model's first parameter's (else the first
-  recorded tensor's); `steps` counts calls of the model itself.
+  "created_at", "torch", "acceldoctor", "model", "steps", "complete", "records", "error", "precision",
+  "reduction_lengths"}`. `precision` is what lowered float32 during the recording (record.precision_state: autocast
+  dtypes, TF32 switches, float32_matmul_precision, whether the model has convolutions); `reduction_lengths` the
+  longest contraction per module from its parameters (reduction.py). Both are optional to a reader. Written when
+  recording starts (complete false) and again when it ends (complete true; `records` the count; `error` the first
+  line of the exception that left the `with` block, else null). `device` is the model's first parameter's (else
+  the first recorded tensor's); `steps` counts calls of the model itself.
 - `records.jsonl`: one JSON object per recorded tensor, in execution order (`seq`), with the fields of `Record`.
   Statistics that are not finite are the strings "nan", "inf" and "-inf" (JSON has no NaN); `checksum` is 8 hex
   digits (see stats.py). `tensor` is null or `[offset, nbytes]` into tensors.bin.

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 import torch
 
 from acceldoctor.compare.metrics import eps_of, error_from_stats, nonfinite, number, tensor_metrics
+from acceldoctor.compare.reduction import op_reduction_length, tolerance_factor
 
-# A produced tensor diverges when its relative L2 error exceeds this many machine epsilons of the dtype the two runs
-# compute in (the less precise of the two runs' dtypes, or of the key's dtypes when both runs used it there, as
-# under autocast). Healthy float32-vs-bfloat16 runs of the test models stay well below it (tests/compare).
+# A produced tensor diverges when its relative L2 error exceeds this many machine epsilons of the precision the two
+# runs compute in (the less precise of the two runs' precisions, see run_precision, or of the key's dtypes when both
+# runs used it there), times reduction.tolerance_factor for a call summing more than 16,384 terms per element.
+# Healthy float32-vs-bfloat16 runs of the test models stay well below it (tests/compare).
 TOLERANCE_EPS = 32.0
 # A call adds error of its own when its error is beyond the tolerance and this many times its inputs' error: a
 # layer norm or softmax may amplify what it inherits, but not tenfold.
@@ -47,6 +49,7 @@ class KeyComparison:
     dtype_changed: bool = False  # the key's dtypes differ although the runs compute in the same dtype
     between: list[str] | None = None  # an input that already differs: the calls only one run made just before it
     random: bool = False  # an op that draws random numbers: not compared
+    reduction_length: int = 1  # terms summed per element (reduction.py): a long sum widens the tolerance
 
     @property
     def ratio(self) -> float:
@@ -80,14 +83,43 @@ class KeyComparison:
         return {"key": self.key, "module_or_op": self.op or self.module, "module": self.module, "op": self.op,
                 "direction": self.direction, "io": self.io, "dtypes": list(self.dtypes), "shape": list(self.shape),
                 "metrics": {"rel_l2_error": self.error, "tolerance": self.tolerance, "ratio": self.ratio,
-                            **self.metrics, "nonfinite_a": self.nonfinite[0], "nonfinite_b": self.nonfinite[1]},
+                            "reduction_length": self.reduction_length, **self.metrics,
+                            "nonfinite_a": self.nonfinite[0], "nonfinite_b": self.nonfinite[1]},
                 "from_tensors": self.from_tensors, "own_error": self.own, "verdict": self.verdict()}
 
 
 def main_dtype(dump) -> str:
-    """The dtype most of a run's recorded tensors have: the precision the run computes in."""
+    """The dtype most of a run's recorded tensors have."""
     counts = Counter(r.dtype for r in dump.records)
     return counts.most_common(1)[0][0] if counts else "float32"
+
+
+def run_precision(dump) -> str:
+    """The precision a run computes in: its main dtype, lowered by what the recorder saw in effect (meta
+    `precision`): an autocast dtype, or TF32 matmuls or convolutions ("tf32", a 10-bit mantissa) for float32, or
+    bfloat16 under float32_matmul_precision "medium"."""
+    dtype = main_dtype(dump)
+    state = dump.meta.get("precision") or {}
+    candidates = [dtype, *(state.get("autocast") or {}).values()]
+    if dtype == "float32":
+        matmul = state.get("float32_matmul_precision")
+        if matmul == "medium":
+            candidates.append("bfloat16")
+        if matmul == "high" or state.get("tf32_matmul") or (state.get("tf32_convolution") and
+                                                            state.get("convolutions")):
+            candidates.append("tf32")
+    return max(candidates, key=eps_of)
+
+
+def reduction_length(dump, record) -> int:
+    """How many terms the call of `record` sums per element (reduction.py): from the op and its shapes at op
+    level; at module level from the module's parameters as the recorder saw them, else from its shapes."""
+    inputs = [r.shape for r in dump.inputs_of(record)]
+    outputs = [r.shape for r in dump.outputs_of(record)]
+    if record.op is not None:
+        return op_reduction_length(record.op, inputs, outputs)
+    known = (dump.meta.get("reduction_lengths") or {}).get(record.module)
+    return max(known if isinstance(known, int) else 1, op_reduction_length("", inputs, outputs))
 
 
 def _input_scale(dump, record) -> float:
@@ -117,9 +149,11 @@ def compare_records(a, b, dump_a, dump_b, run_dtypes: tuple[str, str],
     run_eps = max(eps_of(run_dtypes[0]), eps_of(run_dtypes[1]))
     key_eps = min(eps_of(a.dtype), eps_of(b.dtype))  # lower only where both runs computed it so
     tolerance_dtype = max([*run_dtypes, a.dtype if eps_of(a.dtype) == key_eps else b.dtype], key=eps_of)
+    length = max(reduction_length(dump_a, a), reduction_length(dump_b, b)) if a.io in PRODUCED else 1
     comparison = KeyComparison(a.key, a.module, a.op, a.direction, a.io, (a.dtype, b.dtype), tuple(a.shape), 0.0,
-                               tolerance_eps * max(run_eps, key_eps),
+                               tolerance_eps * max(run_eps, key_eps) * tolerance_factor(length),
                                nonfinite=(nonfinite(a.stats), nonfinite(b.stats)), tolerance_dtype=tolerance_dtype,
+                               reduction_length=length,
                                dtype_changed=a.dtype != b.dtype and run_dtypes[0] == run_dtypes[1])
     if is_random_op(a.op):
         comparison.random = True  # its outputs differ by design; what it feeds is judged on its own inputs
@@ -180,7 +214,7 @@ class Comparison:
 def compare_dumps(dump_a, dump_b, tolerance_eps: float = TOLERANCE_EPS) -> Comparison:
     by_key_b = dump_b.by_key()
     keys_a = {r.key for r in dump_a.records}
-    run_dtypes = (main_dtype(dump_a), main_dtype(dump_b))
+    run_dtypes = (run_precision(dump_a), run_precision(dump_b))
     compared: dict[str, KeyComparison] = {}
     ordered = []
     for record in dump_a.records:

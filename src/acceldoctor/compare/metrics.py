@@ -7,8 +7,9 @@ import math
 
 import torch
 
-# Machine epsilon per dtype name as the dumps write it; anything unknown is judged as float32.
-EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "bfloat16": 2.0**-7, "float16": 2.0**-10,
+# Machine epsilon per dtype name as the dumps write it ("tf32": float32 with TF32 matmuls, a 10-bit mantissa);
+# anything unknown is judged as float32.
+EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "tf32": 2.0**-10, "bfloat16": 2.0**-7, "float16": 2.0**-10,
        "float8_e4m3fn": 2.0**-3, "float8_e5m2": 2.0**-2}
 
 

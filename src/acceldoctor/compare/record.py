@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from acceldoctor.compare.dump import SCHEMA
+from acceldoctor.compare.reduction import module_reduction_lengths
 from acceldoctor.compare.stats import queue_stats
 from acceldoctor.compare.writer import DumpWriter, PendingRecord, StoredTensor
 
@@ -72,6 +73,41 @@ def collect_tensors(value: Any, into: list[torch.Tensor]) -> list[torch.Tensor]:
     return into
 
 
+def precision_state(device_type: str) -> dict[str, Any]:
+    """What makes a float32 run compute in less than float32 without its tensors showing it: TF32 (HF32 on Ascend)
+    matmuls and convolutions, float32_matmul_precision, and autocast (a dtype per device type where enabled)."""
+    state: dict[str, Any] = {"float32_matmul_precision": torch.get_float32_matmul_precision()}
+    if device_type == "cuda":
+        state["tf32_matmul"] = bool(torch.backends.cuda.matmul.allow_tf32)
+        state["tf32_convolution"] = bool(torch.backends.cudnn.allow_tf32)
+    elif device_type == "npu":  # torch_npu's HF32 switches, where this torch_npu has them
+        matmul = getattr(getattr(torch, "npu", None), "matmul", None)
+        state["tf32_matmul"] = bool(getattr(matmul, "allow_hf32", False))
+    autocast = {}
+    for kind in dict.fromkeys((device_type, "cpu")):
+        try:
+            if torch.is_autocast_enabled(kind):
+                autocast[kind] = _dtype_name(torch.get_autocast_dtype(kind))
+        except (TypeError, RuntimeError, AttributeError):  # an older torch, or a device type autocast lacks
+            pass
+    state["autocast"] = autocast or None
+    return state
+
+
+def _merge_precision(seen: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """The least precise of what was in effect at any step: a switch on once counts."""
+    merged = dict(now)
+    for name, value in seen.items():
+        if name == "autocast":
+            merged["autocast"] = {**(value or {}), **(now.get("autocast") or {})} or None
+        elif name == "float32_matmul_precision":
+            order = ("highest", "high", "medium")
+            merged[name] = max(value, now.get(name, value), key=lambda p: order.index(p) if p in order else 0)
+        elif isinstance(value, bool):
+            merged[name] = value or bool(now.get(name))
+    return merged
+
+
 def _select_matcher(select: str | Iterable[str] | None):
     if select is None:
         return None
@@ -105,6 +141,7 @@ class Recorder:
         self._device: str | None = None
         self._created_at = ""
         self._handles: list[Any] = []
+        self._precision: dict[str, Any] = {}
 
     # -- context manager -------------------------------------------------------------------------------------------
     def __enter__(self) -> Recorder:
@@ -116,6 +153,9 @@ class Recorder:
         if first is None:
             first = next(iter(self.model.buffers()), None)
         self._device = str(first.device) if first is not None else None
+        self._reduction_lengths = module_reduction_lengths(self.model, ROOT)
+        self._convolutions = any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in self.model.modules())
+        self.note_precision()
         self._writer = DumpWriter(self.path, background=first is not None and first.device.type != "cpu")
         self._created_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         self._writer.write_meta(self._meta(complete=False, error=None), atomically=False)
@@ -163,7 +203,13 @@ class Recorder:
                 "max_tensor_bytes": self.max_tensor_bytes, "device": self._device, "created_at": self._created_at,
                 "torch": torch.__version__, "acceldoctor": __version__, "model": type(self.model).__name__,
                 "steps": self.steps, "complete": complete, "records": self._writer.written if complete else None,
-                "error": error}
+                "error": error, "precision": {**self._precision, "convolutions": self._convolutions},
+                "reduction_lengths": self._reduction_lengths}
+
+    def note_precision(self) -> None:
+        """Take note of autocast and TF32 as they are now (at the start and at every call of the model)."""
+        device_type = self._device.split(":")[0] if self._device else "cpu"
+        self._precision = _merge_precision(self._precision, precision_state(device_type))
 
     def _install(self) -> None:
         raise NotImplementedError

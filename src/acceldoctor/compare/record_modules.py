@@ -75,6 +75,7 @@ class ModuleRecorder(Recorder):
                 return
             if is_root:
                 self.steps += 1
+                self.note_precision()
             call = self._calls.get(qualname, 0)
             self._calls[qualname] = call + 1
             self._open.setdefault(qualname, []).append(call)

@@ -123,6 +123,7 @@ class OpRecorder(Recorder):
         def hook(module, args) -> None:
             if is_root and self.active:
                 self.steps += 1
+                self.note_precision()
             self._stack.append(qualname)
             self._note_span(qualname)
 

@@ -53,10 +53,17 @@ def _metrics_text(k: KeyComparison) -> str:
     return ", ".join(parts)
 
 
+def _run_precision(run: dict) -> str:
+    """`cuda:0, float32` or, where the run computed in less than its tensors' dtype, `cuda:0, float32 (tf32)`."""
+    dtype, precision = run.get("dtype", "?"), run.get("precision")
+    shown = dtype if precision in (None, dtype) else f"{dtype} computed in {precision}"
+    return f"{run.get('device', '?')}, {shown}"
+
+
 def render_comparison(comparison: Comparison, runs: dict[str, dict], console: Console) -> None:
     a, b = runs["a"], runs["b"]
-    console.print(f"A: {escape(a['path'])} ({escape(a.get('device', '?'))}, {escape(a.get('dtype', '?'))})  "
-                  f"B: {escape(b['path'])} ({escape(b.get('device', '?'))}, {escape(b.get('dtype', '?'))}); "
+    console.print(f"A: {escape(a['path'])} ({escape(_run_precision(a))})  B: {escape(b['path'])} "
+                  f"({escape(_run_precision(b))}); "
                   f"{len(comparison.keys)} keys compared", highlight=False)
     sources = comparison.sources()
     if sources:

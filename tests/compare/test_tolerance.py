@@ -1,0 +1,120 @@
+"""What rounding a comparison forgives: more for long sums (another device sums them in another order) and for runs
+that computed in less than their tensors' dtype (autocast, TF32 matmuls), and still no more than that."""
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import acceldoctor
+from acceldoctor.compare.dump import load_dump
+from acceldoctor.compare.judge import compare_dumps, run_precision
+from acceldoctor.compare.reduction import op_reduction_length, tolerance_factor
+
+FLOAT32_EPS = 2.0**-23
+
+
+def test_reduction_lengths_are_read_from_the_op_and_its_shapes():
+    assert op_reduction_length("aten.mm.default", [(16, 4096), (4096, 8)], [(16, 8)]) == 4096
+    assert op_reduction_length("aten.addmm.default", [(8,), (16, 4096), (4096, 8)], [(16, 8)]) == 4096
+    # a weight gradient sums over the tokens
+    assert op_reduction_length("aten.mm.default", [(8, 65536), (65536, 4096)], [(8, 4096)]) == 65536
+    # convolution: channels times kernel forward; its backward also sums over batch and space
+    assert op_reduction_length("aten.convolution.default", [(2, 64, 8, 8), (32, 64, 3, 3)], [(2, 32, 8, 8)]) == 576
+    assert op_reduction_length("aten.convolution_backward.default",
+                               [(256, 32, 16, 16), (256, 64, 16, 16), (32, 64, 3, 3)],
+                               [(256, 64, 16, 16), (32, 64, 3, 3)]) == 256 * 16 * 16
+    # a layer norm's weight gradient sums over every token
+    assert op_reduction_length("aten.native_layer_norm_backward.default",
+                               [(4096, 64), (4096, 64), (4096, 1), (4096, 1), (64,), (64,)],
+                               [(4096, 64), (64,), (64,)]) == 4096
+    assert op_reduction_length("aten.add.Tensor", [(16, 8), (16, 8)], [(16, 8)]) == 1
+    assert tolerance_factor(1000) == 1.0 and tolerance_factor(4 * 16384) == 2.0
+
+
+class _LongProduct(torch.nn.Module):
+    def __init__(self, length: int):
+        super().__init__()
+        self.proj = torch.nn.Linear(length, 16, bias=False)
+
+    def forward(self, x):
+        return self.proj(x)
+
+
+class _OtherKernel(TorchDispatchMode):
+    """aten.mm as another device's kernel would compute it: `sequential` sums the terms one after another in
+    float32 (another order than this CPU's BLAS); `tf32` rounds the operands to TF32's 10-bit mantissa first;
+    `scale` multiplies the result (a wrong kernel)."""
+
+    def __init__(self, sequential=False, tf32=False, scale=1.0):
+        super().__init__()
+        self.sequential, self.tf32, self.scale = sequential, tf32, scale
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is not torch.ops.aten.mm.default:
+            return func(*args, **kwargs)
+        a, b = args
+        if self.tf32:
+            a, b = ((t.view(torch.int32) & ~0x1FFF).view(torch.float32) for t in (a, b))
+        if self.sequential:
+            out = torch.zeros(a.shape[0], b.shape[1])
+            for k in range(a.shape[1]):
+                out += a[:, k:k + 1] * b[k:k + 1, :]
+        else:
+            out = a @ b
+        return out * self.scale
+
+
+def _record(model, x, path, level, kernel=None):
+    model.zero_grad()
+    with kernel or _OtherKernel(), acceldoctor.record(model, path, level=level):
+        model(x).square().sum().backward()
+    return load_dump(path)
+
+
+@pytest.mark.parametrize("level", ["module", "op"])
+def test_a_long_sum_in_another_order_is_rounding_but_a_wrong_one_is_not(tmp_path, level):
+    torch.manual_seed(0)
+    length = 131072  # 8x the length the flat tolerance covers
+    model, x = _LongProduct(length), torch.randn(16, length)
+    plain = _record(model, x, tmp_path / "plain", level)
+    other_order = _record(model, x, tmp_path / "sequential", level, _OtherKernel(sequential=True))
+    comparison = compare_dumps(plain, other_order)
+    product = next(k for k in comparison.keys if k.io == "output" and k.direction == "forward"
+                   and (k.op == "aten.mm.default" or (level == "module" and k.module == "proj")))
+    # beyond the flat 32 epsilons, within what a sum of this length explains
+    assert product.error > 32 * FLOAT32_EPS and product.reduction_length == length, product.verdict()
+    assert comparison.equivalent, [k.key + ": " + k.verdict() for k in comparison.divergences[:3]]
+
+    wrong = _record(model, x, tmp_path / "wrong", level, _OtherKernel(scale=1 + 1e-4))
+    first = compare_dumps(plain, wrong).first_divergence
+    assert first is not None and first.direction == "forward" and "proj" in first.key, first and first.key
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+def test_tf32_matmuls_are_judged_as_tf32_only_where_the_run_allowed_them(tmp_path, allowed):
+    torch.manual_seed(0)
+    model, x = _LongProduct(256), torch.randn(16, 256)
+    plain = _record(model, x, tmp_path / "plain", "op")
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high" if allowed else "highest")
+    try:
+        tf32 = _record(model, x, tmp_path / "tf32", "op", _OtherKernel(tf32=True))
+    finally:
+        torch.set_float32_matmul_precision(before)
+    assert run_precision(tf32) == ("tf32" if allowed else "float32")
+    comparison = compare_dumps(plain, tf32)
+    if allowed:  # what the run asked for: its products are TF32's rounding
+        assert comparison.equivalent, [k.key + ": " + k.verdict() for k in comparison.divergences[:3]]
+    else:  # a float32 run whose products come out in TF32: a kernel that dropped precision
+        first = comparison.first_divergence
+        assert first is not None and first.op == "aten.mm.default" and first.direction == "forward", first
+
+
+def test_autocast_inside_the_recording_is_noted_in_the_dump(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    with acceldoctor.record(model, tmp_path / "amp"), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(torch.randn(4, 8)).float().sum().backward()
+    dump = load_dump(tmp_path / "amp")
+    assert dump.meta["precision"]["autocast"] == {"cpu": "bfloat16"}
+    assert run_precision(dump) == "bfloat16"
