@@ -171,3 +171,26 @@ def test_a_causal_mask_is_not_taken_for_a_nan(tmp_path):
     run_side(_CausalScores(), (torch.randn(2, 6, 8),), Side("a", "cpu", "float32"), tmp_path / "a", steps=1,
              level="op")
     assert first_nonfinite(load_dump(tmp_path / "a")) is None  # -inf from the mask is on purpose
+
+
+def test_weights_changed_between_steps_are_named_not_the_layer_using_them(tmp_path):
+    import acceldoctor
+
+    model, inputs = build_mlp(0)
+    for label, scale in (("a", 1.0), ("b", 1.001)):  # run B's optimizer step corrupts one weight
+        trained = copy.deepcopy(model)
+        optimizer = torch.optim.SGD(trained.parameters(), lr=0.01)
+        with acceldoctor.record(trained, tmp_path / label):
+            for step in range(2):
+                optimizer.zero_grad()
+                trained(*inputs).square().mean().backward()
+                optimizer.step()
+                if step == 0:
+                    with torch.no_grad():
+                        trained.blocks[1].fc1.weight.mul_(scale)
+    comparison = compare_dumps(load_dump(tmp_path / "a"), load_dump(tmp_path / "b"))
+    first = comparison.first_divergence
+    # the weight that changed between the steps, not blocks.1.fc1's output in step 1 as if that layer computed wrong
+    assert first is not None and first.key == "blocks.1.fc1.weight#1/forward/parameter0", first and first.key
+    assert "between calls" in first.verdict()
+    assert not [k for k in comparison.sources() if k.module == "blocks.1.fc1" and k.io == "output"]

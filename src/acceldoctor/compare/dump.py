@@ -18,7 +18,8 @@ A dump is a folder:
 
 Keys (unique within a dump, identical between two runs of the same code on any device or dtype):
 - module level: `{module}#{call}/{direction}/{io}{index}`, e.g. `blocks.0.fc1#0/forward/output0`,
-  `blocks.0.fc1#0/backward/grad_output0`; the root module is `(model)`.
+  `blocks.0.fc1#0/backward/grad_output0`; the root module is `(model)`; each parameter as a step starts:
+  `blocks.0.fc1.weight#{step}/forward/parameter0`.
 - op level: `{module}/{op}#{call}/{direction}/{io}{index}`, e.g. `blocks.0.attn/aten._softmax.default#0/forward/
   output0`; `call` counts per (module, op, direction).
 See record_modules.py and record_ops.py for what `module`, `call`, `direction` and `index` mean at each level (in
@@ -161,6 +162,7 @@ class Dump:
         self.warnings = warnings  # e.g. the half-written last line of a killed run, left out
         self._by_key: dict[str, Record] | None = None
         self._calls: dict[tuple, list[Record]] | None = None
+        self._parameters: dict[int, list[Record]] | None = None
 
     def __repr__(self) -> str:
         return f"Dump({str(self.path)!r}, level={self.meta.get('level')!r}, records={len(self.records)})"
@@ -183,6 +185,16 @@ class Dump:
         module's backward, "grad_output" (what the backward pass of that module starts from)."""
         io = "grad_output" if record.op is None and record.direction == "backward" else "input"
         return sorted((r for r in self.records_of_call(record) if r.io == io), key=lambda r: r.index)
+
+    def parameters_of(self, record: Record) -> list[Record]:
+        """The parameters (module level) the module of `record` and its children held at the record's step."""
+        if self._parameters is None:
+            self._parameters = {}
+            for each in self.records:
+                if each.io == "parameter":
+                    self._parameters.setdefault(each.step, []).append(each)
+        prefix = "" if record.module == "(model)" else record.module + "."
+        return [r for r in self._parameters.get(record.step, []) if r.module.startswith(prefix)]
 
     def outputs_of(self, record: Record) -> list[Record]:
         io = "grad_input" if record.op is None and record.direction == "backward" else "output"

@@ -244,7 +244,9 @@ def _attribute(ordered, compared: dict[str, KeyComparison], dump_a, dump_b, keys
     for record, comparison in ordered:
         b_seq = by_key_b[record.key].seq
         if comparison.diverges and comparison.produced:
-            inputs = [compared[i.key] for i in dump_a.inputs_of(record) if i.key in compared]
+            # What the call computes from: its inputs and, at module level, the weights its module held then.
+            sources = dump_a.inputs_of(record) + (dump_a.parameters_of(record) if record.op is None else [])
+            inputs = [compared[i.key] for i in sources if i.key in compared]
             # An input computed in another dtype than in the other run: this call ran in that precision, its error
             # is its own (a kernel that silently dropped precision), not inherited.
             recast = any(i.dtype_changed for i in inputs)
@@ -269,9 +271,10 @@ def first_nonfinite(dump) -> dict | None:
     """The first call that produced NaN from inputs that had none (`--first-nonfinite`). Inf alone is not hunted:
     masks fill scores with -inf on purpose; a NaN is where arithmetic went wrong (inf - inf, 0 * inf, 0 / 0)."""
     for record in dump.records:
-        if record.io not in PRODUCED or not int(record.stats.get("nan", 0) or 0):
-            continue
-        inputs = dump.inputs_of(record)
+        if record.io not in (*PRODUCED, "parameter") or not int(record.stats.get("nan", 0) or 0):
+            continue  # a parameter is produced too: by the optimizer step before
+        inputs = dump.inputs_of(record) + (dump.parameters_of(record) if record.io != "parameter" and
+                                           record.op is None else [])
         if all(not int(i.stats.get("nan", 0) or 0) for i in inputs):
             return {"key": record.key, "module_or_op": record.op or record.module, "direction": record.direction,
                     "nan": int(record.stats.get("nan", 0)), "inf": int(record.stats.get("inf", 0)),

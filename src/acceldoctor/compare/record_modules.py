@@ -10,6 +10,9 @@ Keys: `{module}#{call}/{direction}/{io}{index}`.
 - backward io: `grad_output{i}`, the gradient with respect to output i, and `grad_input{i}`, the gradient with
   respect to input i — for an input that other code uses too (a residual stream), the total gradient of that
   tensor, not only this module's share. Recorded from tensor hooks registered on the forward's tensors.
+- parameters: `{parameter}#{step}/forward/parameter0` (module: the parameter's qualified name, `blocks.0.fc1.weight`;
+  call: the step), each floating parameter as a call of the model starts. They are what a module computes from
+  besides its inputs: after an optimizer step, a module's output may differ only because its weights do.
 
 Why tensor hooks and not `register_full_backward_hook`: full backward hooks wrap a module's inputs and outputs in
 a view-returning autograd function, and any in-place change of those tensors then fails ("Output 0 of
@@ -76,6 +79,7 @@ class ModuleRecorder(Recorder):
             if is_root:
                 self.steps += 1
                 self.note_precision()
+                self._record_parameters()
             call = self._calls.get(qualname, 0)
             self._calls[qualname] = call + 1
             self._open.setdefault(qualname, []).append(call)
@@ -113,6 +117,21 @@ class ModuleRecorder(Recorder):
         finally:
             INTERNAL.busy = False
             torch._C._set_grad_enabled(hooks)
+
+    def _record_parameters(self) -> None:
+        step = self.step
+        grad_enabled = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(False)
+        INTERNAL.busy = True
+        try:
+            with self._lock:
+                for name, parameter in self.model.named_parameters():
+                    if parameter.is_floating_point():
+                        self.add(self.make_record(f"{name}#{step}/forward/parameter0", name, None, step, "forward",
+                                                  "parameter", 0, parameter))
+        finally:
+            INTERNAL.busy = False
+            torch._C._set_grad_enabled(grad_enabled)
 
     def _hook(self, t: torch.Tensor) -> _GradHook:
         """The gradient hook of t at its current version (make_record has just cached t's entry)."""
