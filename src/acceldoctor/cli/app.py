@@ -13,6 +13,7 @@ from rich.console import Console
 
 from acceldoctor.cli.baseline_command import baseline_app
 from acceldoctor.cli.errors import UsageError, fail_usage
+from acceldoctor.cli.portal_commands import portal_app, serve
 
 app = typer.Typer(
     name="acceldoctor",
@@ -73,12 +74,22 @@ def check(
     backend: Annotated[str | None, typer.Option(
         "--backend", help="torch.distributed backend for the interconnect checks (default by device: nccl, hccl, "
         "xccl, gloo on the CPU).")] = None,
+    upload: Annotated[str | None, typer.Option(
+        "--upload", metavar="URL", help="Upload the report to the portal at URL when the run ends.")] = None,
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="ACCELDOCTOR_TOKEN", help="The portal token for --upload.", show_envvar=True)] = None,
 ) -> None:
     """Run the checks on a device and report, in plain words, what is wrong.
 
-    Exit code: 0 healthy, 1 a problem was found (fail, timeout, crash), 2 usage or tool error.
+    Exit code: 0 healthy, 1 a problem was found (fail, timeout, crash), 2 usage or tool error (a failed --upload
+    included).
     """
     _require_torch()
+    upload_to = _upload_target(upload, token, json_path)
+    if upload_to is not None and json_path is None:
+        import tempfile
+
+        json_path = str(Path(tempfile.mkdtemp(prefix="acceldoctor-")) / "report.json")
     import contextlib
 
     from acceldoctor.interconnect.group import launched_by_torchrun
@@ -94,7 +105,22 @@ def check(
                                  inject=inject, timeout=timeout, seed=seed, params=param or [], pool=pool,
                                  baseline_path=baseline, nproc=nproc, backend=backend,
                                  torchrun=under_torchrun)
+    if upload_to is not None:
+        from acceldoctor.cli.upload_command import upload_check_report
+
+        upload_check_report(json_path, *upload_to)
     raise typer.Exit(code)
+
+
+def _upload_target(url: str | None, token: str | None, json_path: str | None) -> tuple[str, str] | None:
+    """(portal URL, token) for `check --upload`, checked before the run: a typo should not wait for the checks."""
+    if url is None:
+        return None
+    if json_path == "-":
+        raise UsageError("--upload sends the report file: give --json PATH (or no --json) instead of --json -")
+    from acceldoctor.cli.upload_command import portal_target
+
+    return portal_target(url, token)
 
 
 @app.command()
@@ -126,6 +152,49 @@ def stress(
 
 
 app.add_typer(baseline_app, name="baseline")
+app.command()(serve)
+app.add_typer(portal_app, name="portal")
+
+
+@app.command()
+def upload(
+    files: Annotated[list[Path], typer.Argument(
+        metavar="FILE...", help="JSON written by check, stress, explain or compare with --json.")],
+    url: Annotated[str, typer.Option(help="The portal, e.g. http://portal.example:8000.")],
+    token: Annotated[str | None, typer.Option(
+        envvar="ACCELDOCTOR_TOKEN", show_envvar=True, help="An uploader token.")] = None,
+    host: Annotated[str | None, typer.Option(
+        help="The node to file explain and compare results under (default: this hostname).")] = None,
+) -> None:
+    """Upload reports to the portal; a file already stored there (same run) is not stored twice.
+
+    Exit code: 0 uploaded, 2 a file is not a report, the portal cannot be reached or refused it.
+    """
+    from acceldoctor.cli.upload_command import run_upload
+
+    raise typer.Exit(run_upload(files, url, token, host))
+
+
+@app.command()
+def feedback(
+    title: Annotated[str, typer.Argument(help="What went wrong, in a few words.")],
+    url: Annotated[str, typer.Option(help="The portal, e.g. http://portal.example:8000.")],
+    description: Annotated[str, typer.Option(help="More detail: what you did, what you expected.")] = "",
+    severity: Annotated[str, typer.Option(help="low, medium, high or critical.")] = "medium",
+    attach: Annotated[Path | None, typer.Option(
+        help="A report (check, stress, explain, compare JSON) or a log; links the feedback to matching problems.")
+    ] = None,
+    token: Annotated[str | None, typer.Option(
+        envvar="ACCELDOCTOR_TOKEN", show_envvar=True, help="An uploader token.")] = None,
+    host: Annotated[str | None, typer.Option(help="Your node's name (default: this hostname).")] = None,
+) -> None:
+    """File feedback with the portal; it shows which known problems match and how many nodes hit them.
+
+    Exit code: 0 filed, 2 bad input, or the portal cannot be reached or refused it.
+    """
+    from acceldoctor.cli.upload_command import run_feedback
+
+    raise typer.Exit(run_feedback(title, description, severity, attach, url, token, host))
 
 
 @app.command()

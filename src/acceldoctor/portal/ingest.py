@@ -1,0 +1,250 @@
+"""Storing an upload: the node and its devices, the report verbatim, its results and metrics, and its events grouped
+into problems. One transaction; the caller commits before answering, so an acknowledged upload is stored.
+
+Rows that concurrent uploads share (a node, a device, a problem, a sighting) are written with INSERT ... ON CONFLICT
+and counters are incremented in SQL, in a fixed order (by key), so that two uploads neither lose an increment nor
+deadlock. An upload whose run_id is already stored stores nothing (a retried upload).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import and_, case, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from acceldoctor.portal.db.models import (
+    Device,
+    Event,
+    Node,
+    Problem,
+    ResultMetric,
+    ResultRow,
+    Sighting,
+    StoredReport,
+    UTCDateTime,
+    utcnow,
+)
+from acceldoctor.portal.documents import CompareUpload, ExplainUpload, ReportUpload, kind_of
+from acceldoctor.portal.grouping import EventDraft, events_of
+from acceldoctor.portal.upsert import insert_for
+
+Document = ReportUpload | ExplainUpload | CompareUpload
+
+
+class IngestError(ValueError):
+    """The upload is well-formed but cannot be stored as it is (e.g. an explain result without a host)."""
+
+
+@dataclass
+class ProblemTouched:
+    id: int
+    fingerprint: str
+    title: str
+    status: str
+    new: bool
+    events: int
+
+
+@dataclass
+class IngestOutcome:
+    run_id: str
+    kind: str
+    host: str
+    stored: bool  # False: this run_id was stored before, nothing was stored now
+    results: int = 0
+    metrics: int = 0
+    events: int = 0
+    problems: list[ProblemTouched] = field(default_factory=list)
+
+
+def canonical_json(document: Document) -> str:
+    """The document as stored and hashed: keys sorted, NaN and infinities as null (JSON has none)."""
+    plain = json.loads(document.model_dump_json(by_alias=True))
+    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def identify(document: Document, host: str | None) -> tuple[str, str]:
+    """(run_id, host). Explain and compare documents have neither: the client names its host, and the id is the hash
+    of host and content, so a retried upload has the same id and the same result from two nodes counts twice."""
+    if isinstance(document, ReportUpload):
+        return document.run_id, document.host.hostname
+    host = (host or "").strip()
+    if not host:
+        raise IngestError(f"uploading {kind_of(document)} results needs the node's hostname: add ?host=HOSTNAME "
+                          "(acceldoctor upload adds it)")
+    digest = hashlib.sha256(f"{host}\n{canonical_json(document)}".encode()).hexdigest()
+    return f"{kind_of(document)}-{digest[:32]}", host
+
+
+def ingest(session: Session, document: Document, host: str | None = None, now: datetime | None = None
+           ) -> IngestOutcome:
+    now = now or utcnow()
+    run_id, hostname = identify(document, host)
+    kind = kind_of(document)
+    if session.scalar(select(StoredReport.id).where(StoredReport.run_id == run_id)) is not None:
+        return IngestOutcome(run_id, kind, hostname, stored=False)
+    node_id = _upsert_node(session, hostname, document, now)
+    if isinstance(document, ReportUpload):
+        _upsert_devices(session, node_id, document, now)
+    canonical = canonical_json(document)
+    started = (parse_time(document.started_at) if isinstance(document, ReportUpload) else None) or now
+    report = isinstance(document, ReportUpload)
+    inserted = session.execute(
+        insert_for(session, StoredReport).values(
+            run_id=run_id, kind=kind, schema=document.schema_, node_id=node_id, started_at=started,
+            finished_at=parse_time(document.finished_at) if report else None, received_at=now,
+            exit_code=_exit_code(document), summary=document.summary if report else None,
+            result_count=len(document.results) if report else 0, event_count=0,
+            content_sha256=hashlib.sha256(canonical.encode()).hexdigest(), document=canonical,
+        ).on_conflict_do_nothing(index_elements=["run_id"]).returning(StoredReport.id)).scalar()
+    if inserted is None:  # the same run_id committed by a concurrent upload meanwhile
+        session.rollback()
+        return IngestOutcome(run_id, kind, hostname, stored=False)
+    outcome = IngestOutcome(run_id, kind, hostname, stored=True)
+    if report:
+        outcome.results, outcome.metrics = _store_results(session, inserted, node_id, document, started)
+        _update_latest(session, node_id, inserted, started)
+    drafts = events_of(document)
+    outcome.problems = _store_events(session, drafts, inserted, node_id, started, now)
+    outcome.events = len(drafts)
+    session.execute(update(StoredReport).where(StoredReport.id == inserted).values(event_count=len(drafts)))
+    return outcome
+
+
+def _exit_code(document: Document) -> int | None:
+    """The exit code the CLI gave (a comparison's: 0 equivalent, 1 divergent); None when it does not fit a column."""
+    return _fits((0 if document.equivalent else 1) if isinstance(document, CompareUpload) else document.exit_code, 31)
+
+
+def _fits(value: int | None, bits: int) -> int | None:
+    """An integer as a column of `bits` (plus sign) holds it; None when it does not fit (the document keeps it)."""
+    return value if value is not None and -(2**bits) <= value < 2**bits else None
+
+
+def _upsert_node(session: Session, hostname: str, document: Document, now: datetime) -> int:
+    values: dict = {"hostname": hostname[:255], "first_seen": now, "last_seen": now}
+    if isinstance(document, ReportUpload):
+        host = document.host
+        values |= {"os": host.os[:255], "python": host.python[:64], "torch": (host.torch or "")[:64] or None,
+                   "stack": dict(host.stack)}
+    statement = insert_for(session, Node).values(**values)
+    changes = {k: statement.excluded[k] for k in values if k not in ("hostname", "first_seen")}
+    return session.execute(statement.on_conflict_do_update(index_elements=["hostname"], set_=changes)
+                           .returning(Node.id)).scalar_one()
+
+
+def _upsert_devices(session: Session, node_id: int, report: ReportUpload, now: datetime) -> None:
+    for device in sorted(report.devices, key=lambda d: d.id):
+        values = {"node_id": node_id, "device": device.id[:64], "model": device.name[:255],
+                  "vendor": device.vendor[:64],
+                  "memory_bytes": _fits(device.memory_bytes, 63),
+                  "driver_version": (device.driver_version or "")[:128] or None,
+                  "runtime_version": (device.runtime_version or "")[:128] or None,
+                  "first_seen": now, "last_seen": now}
+        statement = insert_for(session, Device).values(**values)
+        changes = {k: statement.excluded[k] for k in values if k not in ("node_id", "device", "first_seen")}
+        session.execute(statement.on_conflict_do_update(index_elements=["node_id", "device"], set_=changes))
+
+
+def _store_results(session: Session, report_id: int, node_id: int, report: ReportUpload,
+                   measured_at: datetime) -> tuple[int, int]:
+    if not report.results:
+        return 0, 0
+    models = {device.id: device.name for device in report.devices}
+    rows = [{"report_id": report_id, "position": i, "check": r.check[:128], "device": r.device[:64],
+             "device_model": models.get(r.device, r.device.split(":", 1)[0])[:255], "status": r.status.value,
+             "message": r.message, "duration_s": _finite(r.duration_s) or 0.0, "rank": _fits(r.rank, 31)}
+            for i, r in enumerate(report.results)]
+    ids = session.execute(insert(ResultRow).returning(ResultRow.id, sort_by_parameter_order=True), rows).scalars()
+    metrics = [{"report_id": report_id, "result_id": result_id, "node_id": node_id, "check": row["check"],
+                "device": row["device"], "device_model": row["device_model"], "name": m.name[:128],
+                "dtype": (m.dtype or "")[:32] or None, "unit": m.unit[:32], "value": _finite(m.value),
+                "threshold": _finite(m.threshold), "baseline": _finite(m.baseline), "measured_at": measured_at}
+               for result_id, row, result in zip(ids, rows, report.results, strict=True) for m in result.metrics]
+    if metrics:
+        session.execute(insert(ResultMetric), metrics)
+    return len(rows), len(metrics)
+
+
+def _update_latest(session: Session, node_id: int, report_id: int, started: datetime) -> None:
+    """The node's latest health report is the one that started last (an old report uploaded late is not)."""
+    current = session.execute(
+        select(StoredReport.started_at).join(Node, Node.latest_report_id == StoredReport.id)
+        .where(Node.id == node_id)).scalar()
+    if current is None or current <= started:
+        session.execute(update(Node).where(Node.id == node_id).values(latest_report_id=report_id))
+
+
+def _store_events(session: Session, drafts: list[EventDraft], report_id: int, node_id: int, occurred: datetime,
+                  now: datetime) -> list[ProblemTouched]:
+    by_fingerprint: dict[str, list[EventDraft]] = defaultdict(list)
+    for draft in drafts:
+        by_fingerprint[draft.fingerprint].append(draft)
+    if not by_fingerprint:
+        return []
+    known = dict(session.execute(select(Problem.fingerprint, Problem.id)
+                                 .where(Problem.fingerprint.in_(list(by_fingerprint)))).all())
+    touched = []
+    for print_, group in sorted(by_fingerprint.items()):
+        problem_id, status = _upsert_problem(session, print_, group, occurred, now)
+        touched.append(ProblemTouched(problem_id, print_, group[0].title, status, print_ not in known, len(group)))
+        session.execute(insert(Event), [{"problem_id": problem_id, "report_id": report_id, "node_id": node_id,
+                                         "device": d.device, "message": d.message, "occurred_at": occurred}
+                                        for d in group])
+        sightings: dict[tuple[str, str], int] = defaultdict(int)
+        for d in group:
+            sightings[(d.device or "", d.software)] += 1
+        for (device, software), count in sorted(sightings.items()):
+            statement = insert_for(session, Sighting).values(
+                problem_id=problem_id, node_id=node_id, device=device[:64], software=software[:1000], count=count,
+                first_seen=occurred, last_seen=occurred)
+            table, at = Sighting.__table__.c, literal(occurred, UTCDateTime())
+            session.execute(statement.on_conflict_do_update(
+                index_elements=["problem_id", "node_id", "device", "software"],
+                set_={"count": table.count + statement.excluded.count,
+                      "first_seen": case((table.first_seen > at, at), else_=table.first_seen),
+                      "last_seen": case((table.last_seen < at, at), else_=table.last_seen)}))
+    return touched
+
+
+def _upsert_problem(session: Session, print_: str, group: list[EventDraft], occurred: datetime,
+                    now: datetime) -> tuple[int, str]:
+    first = group[0]
+    statement = insert_for(session, Problem).values(
+        fingerprint=print_, kind=first.kind, key=first.key[:255], device_model=first.device_model[:255],
+        title=first.title, example=first.message[:4000], status="open", event_count=len(group), first_seen=occurred,
+        last_seen=occurred, status_changed_at=now)
+    # Naive UTC through the column type: a bare aware datetime would be shifted by PostgreSQL's session time zone.
+    table, at, changed = Problem.__table__.c, literal(occurred, UTCDateTime()), literal(now, UTCDateTime())
+    # A resolved problem that happens again after it was resolved has regressed; an old report uploaded late
+    # (from before the resolution) does not reopen it.
+    comes_back = and_(table.status == "resolved", table.resolved_at < at)
+    statement = statement.on_conflict_do_update(index_elements=["fingerprint"], set_={
+        "event_count": table.event_count + len(group),
+        "first_seen": case((table.first_seen > at, at), else_=table.first_seen),
+        "last_seen": case((table.last_seen < at, at), else_=table.last_seen),
+        "status": case((comes_back, "regressed"), else_=table.status),
+        "status_changed_at": case((comes_back, changed), else_=table.status_changed_at),
+    })
+    row = session.execute(statement.returning(Problem.id, Problem.status)).one()
+    return row.id, row.status
