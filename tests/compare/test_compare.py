@@ -173,11 +173,11 @@ def test_a_causal_mask_is_not_taken_for_a_nan(tmp_path):
     assert first_nonfinite(load_dump(tmp_path / "a")) is None  # -inf from the mask is on purpose
 
 
-def test_weights_changed_between_steps_are_named_not_the_layer_using_them(tmp_path):
+def _train_with_a_corrupted_weight(tmp_path, model, inputs, weight, scale):
+    """Two recordings of two SGD steps; in run B the optimizer step multiplies `weight` by `scale`."""
     import acceldoctor
 
-    model, inputs = build_mlp(0)
-    for label, scale in (("a", 1.0), ("b", 1.001)):  # run B's optimizer step corrupts one weight
+    for label, factor in (("a", 1.0), ("b", scale)):
         trained = copy.deepcopy(model)
         optimizer = torch.optim.SGD(trained.parameters(), lr=0.01)
         with acceldoctor.record(trained, tmp_path / label):
@@ -187,10 +187,79 @@ def test_weights_changed_between_steps_are_named_not_the_layer_using_them(tmp_pa
                 optimizer.step()
                 if step == 0:
                     with torch.no_grad():
-                        trained.blocks[1].fc1.weight.mul_(scale)
-    comparison = compare_dumps(load_dump(tmp_path / "a"), load_dump(tmp_path / "b"))
+                        trained.get_parameter(weight).mul_(factor)
+    return compare_dumps(load_dump(tmp_path / "a"), load_dump(tmp_path / "b"))
+
+
+# 1e-3: far beyond rounding; 2e-5: a few times float32's tolerance, found through the layer it makes diverge
+@pytest.mark.parametrize("scale", [1 + 1e-3, 1 + 2e-5])
+def test_weights_changed_between_steps_are_named_not_the_layer_using_them(tmp_path, scale):
+    model, inputs = build_mlp(0)
+    comparison = _train_with_a_corrupted_weight(tmp_path, model, inputs, "blocks.1.fc1.weight", scale)
     first = comparison.first_divergence
     # the weight that changed between the steps, not blocks.1.fc1's output in step 1 as if that layer computed wrong
     assert first is not None and first.key == "blocks.1.fc1.weight#1/forward/parameter0", first and first.key
-    assert "between calls" in first.verdict()
+    assert "optimizer step" in first.verdict()
     assert not [k for k in comparison.sources() if k.module == "blocks.1.fc1" and k.io == "output"]
+
+
+class _TiedLayers(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc, self.mid, self.dec = (torch.nn.Linear(16, 16) for _ in range(3))
+        self.dec.weight = self.enc.weight  # named_parameters() lists it once, as enc.weight
+
+    def forward(self, x):
+        return self.enc(torch.relu(self.dec(self.mid(x))))
+
+
+def test_a_tied_weight_counts_for_every_layer_that_holds_it(tmp_path):
+    torch.manual_seed(0)
+    comparison = _train_with_a_corrupted_weight(tmp_path, _TiedLayers(), (torch.randn(8, 16),), "enc.weight", 1.001)
+    assert comparison.first_divergence.key == "enc.weight#1/forward/parameter0"
+    assert not [k for k in comparison.sources() if k.module == "dec"]  # dec computes from the same weight
+
+
+class _ZeroBiasAttention(torch.nn.Module):
+    """BERT-style attention with zero-initialised biases: the key's bias gets gradients that are rounding noise."""
+
+    def __init__(self, dim=32):
+        super().__init__()
+        self.q, self.k, self.v = (torch.nn.Linear(dim, dim) for _ in range(3))
+        for layer in (self.q, self.k, self.v):
+            torch.nn.init.zeros_(layer.bias)
+
+    def forward(self, x):
+        return torch.softmax(self.q(x) @ self.k(x).transpose(-1, -2) / 8, -1) @ self.v(x)
+
+
+def test_a_zero_bias_holding_rounding_noise_is_not_a_divergence(tmp_path):
+    torch.manual_seed(0)
+    model, inputs = _ZeroBiasAttention(), (torch.randn(4, 16, 32),)
+    comparison, _, _ = _compare(tmp_path, lambda seed: (model, inputs), Side("a", "cpu", "float32"),
+                                Side("b", "cpu", "float16"), steps=2)
+    assert comparison.equivalent, [k.key + ": " + k.verdict() for k in comparison.divergences[:3]]
+
+
+def test_weights_offloaded_between_calls_can_be_recorded(tmp_path):
+    import acceldoctor
+
+    # accelerate-style offloading: the layer's weights live on "meta" until a pre-hook loads them
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    stash = {name: p.detach().clone() for name, p in model[1].named_parameters()}
+
+    def load(module, args):
+        for name, value in stash.items():
+            setattr(module, name, torch.nn.Parameter(value.clone()))
+
+    def drop(module, args, output):
+        for name, value in stash.items():
+            setattr(module, name, torch.nn.Parameter(torch.empty_like(value, device="meta")))
+
+    drop(model[1], None, None)
+    model[1].register_forward_pre_hook(load)
+    model[1].register_forward_hook(drop)
+    with acceldoctor.record(model, tmp_path / "offloaded"):
+        model(torch.randn(3, 4)).sum().backward()
+    recorded = {r.module for r in load_dump(tmp_path / "offloaded").records if r.io == "parameter"}
+    assert recorded == {"0.weight", "0.bias"}

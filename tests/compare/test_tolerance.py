@@ -20,14 +20,23 @@ def test_reduction_lengths_are_read_from_the_op_and_its_shapes():
     assert op_reduction_length("aten.mm.default", [(8, 65536), (65536, 4096)], [(8, 4096)]) == 65536
     # convolution: channels times kernel forward; its backward also sums over batch and space
     assert op_reduction_length("aten.convolution.default", [(2, 64, 8, 8), (32, 64, 3, 3)], [(2, 32, 8, 8)]) == 576
-    assert op_reduction_length("aten.convolution_backward.default",
-                               [(256, 32, 16, 16), (256, 64, 16, 16), (32, 64, 3, 3)],
-                               [(256, 64, 16, 16), (32, 64, 3, 3)]) == 256 * 16 * 16
+    backward = ([(256, 32, 16, 16), (256, 64, 16, 16), (32, 64, 3, 3)], [(256, 64, 16, 16), (32, 64, 3, 3)])
+    assert op_reduction_length("aten.convolution_backward.default", *backward, index=0) == 32 * 9  # grad_input
+    assert op_reduction_length("aten.convolution_backward.default", *backward, index=1) == 256 * 16 * 16  # weight
     # a layer norm's weight gradient sums over every token
     assert op_reduction_length("aten.native_layer_norm_backward.default",
                                [(4096, 64), (4096, 64), (4096, 1), (4096, 1), (64,), (64,)],
-                               [(4096, 64), (64,), (64,)]) == 4096
+                               [(4096, 64), (64,), (64,)], index=1) == 4096
     assert op_reduction_length("aten.add.Tensor", [(16, 8), (16, 8)], [(16, 8)]) == 1
+    assert op_reduction_length("aten._softmax.default", [(4, 262144)], [(4, 262144)]) == 262144
+    # attention: the head dimension and the key length
+    assert op_reduction_length("aten._scaled_dot_product_flash_attention_for_cpu.default",
+                               [(1, 2, 128, 64), (1, 2, 32768, 64), (1, 2, 32768, 64)], [(1, 2, 128, 64)]) == 32768
+    # odd shapes never break a comparison
+    for op in ("aten.mm.default", "aten.addmm.default", "aten.convolution_backward.default", "aten.sum.default",
+               "aten._scaled_dot_product_efficient_attention.default", "aten.baddbmm.default"):
+        assert op_reduction_length(op, [(), (0,), ()], [()], index=5) >= 1
+        assert op_reduction_length(op, [], [], index=0) >= 1
     assert tolerance_factor(1000) == 1.0 and tolerance_factor(4 * 16384) == 2.0
 
 
@@ -97,12 +106,13 @@ def test_tf32_matmuls_are_judged_as_tf32_only_where_the_run_allowed_them(tmp_pat
     model, x = _LongProduct(256), torch.randn(16, 256)
     plain = _record(model, x, tmp_path / "plain", "op")
     before = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("high" if allowed else "highest")
+    # "medium" lets a CPU's oneDNN compute float32 products in bfloat16 ("high" changes nothing on a CPU)
+    torch.set_float32_matmul_precision("medium" if allowed else "highest")
     try:
         tf32 = _record(model, x, tmp_path / "tf32", "op", _OtherKernel(tf32=True))
     finally:
         torch.set_float32_matmul_precision(before)
-    assert run_precision(tf32) == ("tf32" if allowed else "float32")
+    assert run_precision(tf32).matmul == ("bfloat16" if allowed else "float32")
     comparison = compare_dumps(plain, tf32)
     if allowed:  # what the run asked for: its products are TF32's rounding
         assert comparison.equivalent, [k.key + ": " + k.verdict() for k in comparison.divergences[:3]]
@@ -117,4 +127,36 @@ def test_autocast_inside_the_recording_is_noted_in_the_dump(tmp_path):
         model(torch.randn(4, 8)).float().sum().backward()
     dump = load_dump(tmp_path / "amp")
     assert dump.meta["precision"]["autocast"] == {"cpu": "bfloat16"}
-    assert run_precision(dump) == "bfloat16"
+    precision = run_precision(dump)
+    assert precision.matmul == "bfloat16" and precision.autocast == {"bfloat16"}
+
+
+def test_recording_survives_the_new_and_the_legacy_precision_apis_mixed(tmp_path):
+    import subprocess
+    import sys
+
+    # torch raises when the legacy getters are read after a script used the new per-backend API
+    script = f"""
+import json, torch, acceldoctor
+torch.backends.cuda.matmul.fp32_precision = "tf32"
+torch.backends.mkldnn.matmul.fp32_precision = "bf16"
+model = torch.nn.Linear(4, 2)
+with acceldoctor.record(model, {str(tmp_path / "dump")!r}):
+    model(torch.randn(3, 4)).sum().backward()
+print(json.dumps(json.load(open({str(tmp_path / "dump" / "meta.json")!r}))["precision"]))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '"matmul": "bfloat16"' in done.stdout  # the CPU's oneDNN setting, read through the new API
+
+
+@pytest.mark.parametrize("precision", [None, "tf32", [], {"autocast": ["bfloat16"]}, {"autocast": {"cuda": None}},
+                                       {"matmul": 3, "convolution": "torch.float16"}])
+def test_a_dump_with_odd_precision_notes_is_read_as_far_as_it_makes_sense(precision):
+    class Dump:
+        meta = {"precision": precision}
+
+    from acceldoctor.compare.precision import RunPrecision
+
+    read = RunPrecision.of(Dump(), "float32")
+    assert read.base == "float32" and read.matmul in ("float32", "bfloat16", "float16")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -97,7 +98,7 @@ def _record_and_compare(network, inputs, sides, root: Path, steps: int, level: s
                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
         runs[side.label] = {"path": str(path), "device": side.device, "dtype": side.dtype, "fault": side.fault}
     dump_a, dump_b = load_dump(root / "run_a"), load_dump(root / "run_b")
-    runs["a"]["precision"], runs["b"]["precision"] = run_precision(dump_a), run_precision(dump_b)
+    runs["a"]["precision"], runs["b"]["precision"] = run_precision(dump_a).label, run_precision(dump_b).label
     comparison = compare_dumps(dump_a, dump_b, tolerance)
     comparison.losses = losses
     first = comparison.first_divergence
@@ -143,7 +144,7 @@ def _two_dumps(dumps: list[str], tolerance: float):
         except Exception as exc:  # the comparison stands without it
             comparison.replay = {"verdict": f"the op could not be re-run ({type(exc).__name__}: {exc})"}
     runs = {label: {"path": str(path), "device": dump.meta.get("device", "?"), "level": dump.meta.get("level"),
-                    "dtype": main_dtype(dump), "precision": run_precision(dump)}
+                    "dtype": main_dtype(dump), "precision": run_precision(dump).label}
             for label, path, dump in (("a", dumps[0], dump_a), ("b", dumps[1], dump_b))}
     return comparison, runs
 
@@ -158,7 +159,7 @@ def run_compare_command(*, dumps: list[str], model: str | None, devices: str, dt
 
     if level not in ("module", "op"):
         raise UsageError(f"--level {level!r}: choose module or op")
-    if tolerance <= 0:
+    if not (0 < tolerance < math.inf):  # also refuses nan
         raise UsageError("--tolerance must be a positive number of machine epsilons")
     target = ReportWriter(json_path)
     page = ReportWriter(html_path) if html_path is not None else None

@@ -4,9 +4,9 @@ A dump is a folder:
 
 - `meta.json`: `{"schema": "acceldoctor.dump/1", "level", "tensors", "select", "max_tensor_bytes", "device",
   "created_at", "torch", "acceldoctor", "model", "steps", "complete", "records", "error", "precision",
-  "reduction_lengths"}`. `precision` is what lowered float32 during the recording (record.precision_state: autocast
-  dtypes, TF32 switches, float32_matmul_precision, whether the model has convolutions); `reduction_lengths` the
-  longest contraction per module from its parameters (reduction.py). Both are optional to a reader. Written when
+  "contractions", "parameter_aliases"}`. `precision`: what lowered float32 during the recording (precision.py);
+  `contractions`: per module holding matrices or kernels, `[fan_in, fan_out, convolution]` (reduction.py);
+  `parameter_aliases`: a tied parameter's other names. All three are optional to a reader. Written when
   recording starts (complete false) and again when it ends (complete true; `records` the count; `error` the first
   line of the exception that left the `with` block, else null). `device` is the model's first parameter's (else
   the first recorded tensor's); `steps` counts calls of the model itself.
@@ -163,6 +163,7 @@ class Dump:
         self._by_key: dict[str, Record] | None = None
         self._calls: dict[tuple, list[Record]] | None = None
         self._parameters: dict[int, list[Record]] | None = None
+        self._aliases: dict[str, list] = {}
 
     def __repr__(self) -> str:
         return f"Dump({str(self.path)!r}, level={self.meta.get('level')!r}, records={len(self.records)})"
@@ -187,14 +188,25 @@ class Dump:
         return sorted((r for r in self.records_of_call(record) if r.io == io), key=lambda r: r.index)
 
     def parameters_of(self, record: Record) -> list[Record]:
-        """The parameters (module level) the module of `record` and its children held at the record's step."""
+        """The parameters (module level) the module of `record` and its children held at the record's step, tied
+        ones under any of their names."""
+        if record.module == "(model)":
+            return self.parameters_at(record.step)
+        prefix = record.module + "."
+        return [r for r in self.parameters_at(record.step)
+                if any(str(name).startswith(prefix) for name in self._aliases.get(r.module, (r.module,)))]
+
+    def parameters_at(self, step: int) -> list[Record]:
+        """Every parameter record (module level) of a step."""
         if self._parameters is None:
             self._parameters = {}
             for each in self.records:
                 if each.io == "parameter":
                     self._parameters.setdefault(each.step, []).append(each)
-        prefix = "" if record.module == "(model)" else record.module + "."
-        return [r for r in self._parameters.get(record.step, []) if r.module.startswith(prefix)]
+            aliases = self.meta.get("parameter_aliases")
+            self._aliases = {name: [name, *(others if isinstance(others, list) else [])]
+                             for name, others in (aliases.items() if isinstance(aliases, dict) else ())}
+        return self._parameters.get(step, [])
 
     def outputs_of(self, record: Record) -> list[Record]:
         io = "grad_input" if record.op is None and record.direction == "backward" else "output"

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import torch
 
 from acceldoctor.compare.metrics import eps_of, error_from_stats, nonfinite, number, tensor_metrics
-from acceldoctor.compare.reduction import op_reduction_length, tolerance_factor
+from acceldoctor.compare.precision import RunPrecision
+from acceldoctor.compare.reduction import contraction_kind, op_reduction_length, tolerance_factor
 
 # A produced tensor diverges when its relative L2 error exceeds this many machine epsilons of the precision the two
 # runs compute in (the less precise of the two runs' precisions, see run_precision, or of the key's dtypes when both
@@ -68,6 +69,12 @@ class KeyComparison:
             return "draws random numbers: not compared"
         if self.note:
             return self.note
+        if self.between is not None and self.io == "parameter":
+            return (f"this weight differs by {self.error:.3g} (relative to its module's weights"
+                    f"{'' if self.from_tensors else ', at least'}) as this step starts, though every call of the "
+                    "steps before agreed within rounding: the optimizer step changed it differently (an optimizer "
+                    "that normalizes its updates, like Adam, also turns gradients that are only rounding noise into "
+                    "full-size steps: compare one step to tell)")
         if self.between is not None:
             extra = f" (calls only one run made just before: {', '.join(self.between)})" if self.between else ""
             return (f"differs by {self.error:.3g} (relative L2{'' if self.from_tensors else ', at least'}) as it "
@@ -94,39 +101,63 @@ def main_dtype(dump) -> str:
     return counts.most_common(1)[0][0] if counts else "float32"
 
 
-def run_precision(dump) -> str:
-    """The precision a run computes in: its main dtype, lowered by what the recorder saw in effect (meta
-    `precision`): an autocast dtype, or TF32 matmuls or convolutions ("tf32", a 10-bit mantissa) for float32, or
-    bfloat16 under float32_matmul_precision "medium"."""
-    dtype = main_dtype(dump)
-    state = dump.meta.get("precision") or {}
-    candidates = [dtype, *(state.get("autocast") or {}).values()]
-    if dtype == "float32":
-        matmul = state.get("float32_matmul_precision")
-        if matmul == "medium":
-            candidates.append("bfloat16")
-        if matmul == "high" or state.get("tf32_matmul") or (state.get("tf32_convolution") and
-                                                            state.get("convolutions")):
-            candidates.append("tf32")
-    return max(candidates, key=eps_of)
+def run_precision(dump) -> RunPrecision:
+    """The precision a run computes in: its main dtype, and for contractions what the recorder saw lower it
+    (precision.py: autocast, TF32/HF32, float32_matmul_precision)."""
+    return RunPrecision.of(dump, main_dtype(dump))
+
+
+def key_precision(precision: RunPrecision, dump, record) -> str:
+    """The precision a run computed `record` in: a contraction's (an op that TF32-like switches lower, or a module
+    holding matrices or kernels) or the run's base precision."""
+    if record.io == "parameter":
+        return precision.base
+    kind = contraction_kind(record.op) if record.op is not None else _module_kind(dump, record.module)
+    return {"matmul": precision.matmul, "convolution": precision.convolution,
+            "both": precision.contraction}.get(kind, precision.base)
+
+
+def _module_contraction(dump, module: str) -> list | None:
+    entry = (dump.meta.get("contractions") or {}).get(module) if isinstance(dump.meta.get("contractions"),
+                                                                             dict) else None
+    valid = isinstance(entry, list) and len(entry) == 3 and all(isinstance(v, int) for v in entry[:2])
+    return entry if valid else None
+
+
+def _module_kind(dump, module: str) -> str | None:
+    entry = _module_contraction(dump, module)
+    return None if entry is None else ("both" if entry[2] else "matmul")
 
 
 def reduction_length(dump, record) -> int:
-    """How many terms the call of `record` sums per element (reduction.py): from the op and its shapes at op
-    level; at module level from the module's parameters as the recorder saw them, else from its shapes."""
-    inputs = [r.shape for r in dump.inputs_of(record)]
-    outputs = [r.shape for r in dump.outputs_of(record)]
-    if record.op is not None:
-        return op_reduction_length(record.op, inputs, outputs)
-    known = (dump.meta.get("reduction_lengths") or {}).get(record.module)
-    return max(known if isinstance(known, int) else 1, op_reduction_length("", inputs, outputs))
+    """How many terms the call of `record` sums per element of it (reduction.py): from the op and its shapes at
+    op level; at module level from the fan-in (forward) or fan-out (backward) of the module's parameters as the
+    recorder saw them, and from its shapes. 1 where the shapes make no sense."""
+    try:
+        inputs = [r.shape for r in dump.inputs_of(record)]
+        outputs = [r.shape for r in dump.outputs_of(record)]
+        index = next((i for i, r in enumerate(dump.outputs_of(record)) if r.key == record.key), 0)
+        if record.op is not None:
+            return op_reduction_length(record.op, inputs, outputs, index)
+        entry = _module_contraction(dump, record.module)
+        known = 1 if entry is None else (entry[0] if record.direction == "forward" else max(entry[0], entry[1]))
+        return max(known, op_reduction_length("", inputs, outputs, index))
+    except (IndexError, ValueError, TypeError, ZeroDivisionError):
+        return 1
 
 
 def _input_scale(dump, record) -> float:
     """The RMS of the call's largest input: an output that cancels (a mean, a difference) is judged against the
-    size of what it was computed from, not against its own small size."""
+    size of what it was computed from, not against its own small size. A parameter is judged against the largest
+    parameter of its module: a bias initialised to zero holds rounding noise after a step, tiny next to the
+    weights it is added to, and its own size would make that noise look like a difference."""
+    if record.io == "parameter":
+        owner = record.module.rpartition(".")[0]
+        sources = [r for r in dump.parameters_at(record.step) if r.module.rpartition(".")[0] == owner]
+    else:
+        sources = dump.inputs_of(record)
     scales = [number(i.stats.get("l2")) / math.sqrt(max(math.prod(i.shape) if i.shape else 1, 1))
-              for i in dump.inputs_of(record)]
+              for i in sources]
     return max((x for x in scales if math.isfinite(x)), default=0.0)
 
 
@@ -143,18 +174,28 @@ def is_random_op(op: str | None) -> bool:
         return False
 
 
-def compare_records(a, b, dump_a, dump_b, run_dtypes: tuple[str, str],
+def _dtype_changed(a, b, precisions: tuple[RunPrecision, RunPrecision], computed: tuple[str, str]) -> bool:
+    """The key's dtypes differ although the runs compute in the same base precision, and the run holding the less
+    precise one was not allowed to lower it (autocast, or a contraction switch to that precision)."""
+    if a.dtype == b.dtype or precisions[0].base != precisions[1].base:
+        return False
+    side = 0 if eps_of(a.dtype) > eps_of(b.dtype) else 1
+    lower = (a.dtype, b.dtype)[side]
+    return lower not in precisions[side].autocast and eps_of(lower) > eps_of(computed[side])
+
+
+def compare_records(a, b, dump_a, dump_b, precisions: tuple[RunPrecision, RunPrecision],
                     tolerance_eps: float = TOLERANCE_EPS) -> KeyComparison:
     """One key of two runs (records `a` and `b` of dumps `dump_a` and `dump_b`)."""
-    run_eps = max(eps_of(run_dtypes[0]), eps_of(run_dtypes[1]))
+    computed = (key_precision(precisions[0], dump_a, a), key_precision(precisions[1], dump_b, b))
+    run_eps = max(eps_of(computed[0]), eps_of(computed[1]))
     key_eps = min(eps_of(a.dtype), eps_of(b.dtype))  # lower only where both runs computed it so
-    tolerance_dtype = max([*run_dtypes, a.dtype if eps_of(a.dtype) == key_eps else b.dtype], key=eps_of)
+    tolerance_dtype = max([*computed, a.dtype if eps_of(a.dtype) == key_eps else b.dtype], key=eps_of)
     length = max(reduction_length(dump_a, a), reduction_length(dump_b, b)) if a.io in PRODUCED else 1
     comparison = KeyComparison(a.key, a.module, a.op, a.direction, a.io, (a.dtype, b.dtype), tuple(a.shape), 0.0,
                                tolerance_eps * max(run_eps, key_eps) * tolerance_factor(length),
                                nonfinite=(nonfinite(a.stats), nonfinite(b.stats)), tolerance_dtype=tolerance_dtype,
-                               reduction_length=length,
-                               dtype_changed=a.dtype != b.dtype and run_dtypes[0] == run_dtypes[1])
+                               reduction_length=length, dtype_changed=_dtype_changed(a, b, precisions, computed))
     if is_random_op(a.op):
         comparison.random = True  # its outputs differ by design; what it feeds is judged on its own inputs
         return comparison
@@ -214,14 +255,14 @@ class Comparison:
 def compare_dumps(dump_a, dump_b, tolerance_eps: float = TOLERANCE_EPS) -> Comparison:
     by_key_b = dump_b.by_key()
     keys_a = {r.key for r in dump_a.records}
-    run_dtypes = (run_precision(dump_a), run_precision(dump_b))
+    precisions = (run_precision(dump_a), run_precision(dump_b))
     compared: dict[str, KeyComparison] = {}
     ordered = []
     for record in dump_a.records:
         other = by_key_b.get(record.key)
         if other is None:
             continue
-        comparison = compare_records(record, other, dump_a, dump_b, run_dtypes, tolerance_eps)
+        comparison = compare_records(record, other, dump_a, dump_b, precisions, tolerance_eps)
         compared[record.key] = comparison
         ordered.append((record, comparison))
     _attribute(ordered, compared, dump_a, dump_b, keys_a)
@@ -240,9 +281,12 @@ def _attribute(ordered, compared: dict[str, KeyComparison], dump_a, dump_b, keys
     """Mark which diverging keys carry error of their own (see KeyComparison.own)."""
     by_key_b = dump_b.by_key()
     produced_diverged = False
+    largest_produced = 0.0  # the largest error any call produced so far, within its tolerance or not
     last_b_seq = -1
     for record, comparison in ordered:
         b_seq = by_key_b[record.key].seq
+        if comparison.produced and math.isfinite(comparison.error):
+            largest_produced = max(largest_produced, comparison.error)
         if comparison.diverges and comparison.produced:
             # What the call computes from: its inputs and, at module level, the weights its module held then.
             sources = dump_a.inputs_of(record) + (dump_a.parameters_of(record) if record.op is None else [])
@@ -255,16 +299,30 @@ def _attribute(ordered, compared: dict[str, KeyComparison], dump_a, dump_b, keys
                 comparison.own = not any(i.note for i in inputs)
             else:
                 comparison.own = recast or comparison.error > OWN_ERROR_FACTOR * comparison.inputs_error
+            if not comparison.own and not produced_diverged:
+                _blame_weights(inputs, comparison.inputs_error)
             produced_diverged = True
-        elif comparison.ratio > OWN_ERROR_FACTOR and not produced_diverged and not comparison.dtype_changed:
+        elif (comparison.ratio > OWN_ERROR_FACTOR and comparison.error > OWN_ERROR_FACTOR * largest_produced
+              and not produced_diverged and not comparison.dtype_changed):
             # An input differs clearly (well past the tolerance: an output's error is measured against its call's
-            # inputs, an input's against itself) although no call before it did: the error entered between calls,
+            # inputs, an input's against itself, and well past what any call before produced, as a TF32 product
+            # within its own tolerance) although no call before it diverged: the error entered between calls,
             # in a call only one run made (an extra op, a corrupting hook) or in a tensor changed in place.
-            extras = [r.key for r in dump_b.records if last_b_seq < r.seq < b_seq and r.key not in keys_a]
+            extras = [r.key for r in dump_b.records if last_b_seq < r.seq < b_seq and r.key not in keys_a
+                      and r.io != "parameter"]
             comparison.between = list(dict.fromkeys(call_of(k) for k in extras))[:5]
             comparison.own = True
             produced_diverged = True
         last_b_seq = max(last_b_seq, b_seq)
+
+
+def _blame_weights(sources: list[KeyComparison], inputs_error: float) -> None:
+    """The first call to diverge did so with its inputs' error, and the largest is a weight beyond its tolerance
+    (not by the tenfold an input needs to count as a source alone): the weight is where the error entered, between
+    the steps (an optimizer step outside the model)."""
+    weights = [c for c in sources if c.io == "parameter" and c.diverges and c.error >= inputs_error]
+    if weights and weights[0].between is None:
+        weights[0].between, weights[0].own = [], True
 
 
 def first_nonfinite(dump) -> dict | None:

@@ -32,7 +32,8 @@ from typing import Any
 import torch
 
 from acceldoctor.compare.dump import SCHEMA
-from acceldoctor.compare.reduction import module_reduction_lengths
+from acceldoctor.compare.precision import merge_precision, precision_state
+from acceldoctor.compare.reduction import module_contractions
 from acceldoctor.compare.stats import queue_stats
 from acceldoctor.compare.writer import DumpWriter, PendingRecord, StoredTensor
 
@@ -73,39 +74,17 @@ def collect_tensors(value: Any, into: list[torch.Tensor]) -> list[torch.Tensor]:
     return into
 
 
-def precision_state(device_type: str) -> dict[str, Any]:
-    """What makes a float32 run compute in less than float32 without its tensors showing it: TF32 (HF32 on Ascend)
-    matmuls and convolutions, float32_matmul_precision, and autocast (a dtype per device type where enabled)."""
-    state: dict[str, Any] = {"float32_matmul_precision": torch.get_float32_matmul_precision()}
-    if device_type == "cuda":
-        state["tf32_matmul"] = bool(torch.backends.cuda.matmul.allow_tf32)
-        state["tf32_convolution"] = bool(torch.backends.cudnn.allow_tf32)
-    elif device_type == "npu":  # torch_npu's HF32 switches, where this torch_npu has them
-        matmul = getattr(getattr(torch, "npu", None), "matmul", None)
-        state["tf32_matmul"] = bool(getattr(matmul, "allow_hf32", False))
-    autocast = {}
-    for kind in dict.fromkeys((device_type, "cpu")):
-        try:
-            if torch.is_autocast_enabled(kind):
-                autocast[kind] = _dtype_name(torch.get_autocast_dtype(kind))
-        except (TypeError, RuntimeError, AttributeError):  # an older torch, or a device type autocast lacks
-            pass
-    state["autocast"] = autocast or None
-    return state
-
-
-def _merge_precision(seen: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
-    """The least precise of what was in effect at any step: a switch on once counts."""
-    merged = dict(now)
-    for name, value in seen.items():
-        if name == "autocast":
-            merged["autocast"] = {**(value or {}), **(now.get("autocast") or {})} or None
-        elif name == "float32_matmul_precision":
-            order = ("highest", "high", "medium")
-            merged[name] = max(value, now.get(name, value), key=lambda p: order.index(p) if p in order else 0)
-        elif isinstance(value, bool):
-            merged[name] = value or bool(now.get(name))
-    return merged
+def _parameter_aliases(model: torch.nn.Module) -> dict[str, list[str]]:
+    """Tied parameters: for each one named_parameters() lists once, its other names (a decoder sharing its
+    encoder's embedding), so that every module holding it counts it among what it computes from."""
+    first: dict[int, str] = {}
+    aliases: dict[str, list[str]] = {}
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        if id(parameter) in first:
+            aliases.setdefault(first[id(parameter)], []).append(name)
+        else:
+            first[id(parameter)] = name
+    return aliases
 
 
 def _select_matcher(select: str | Iterable[str] | None):
@@ -153,8 +132,8 @@ class Recorder:
         if first is None:
             first = next(iter(self.model.buffers()), None)
         self._device = str(first.device) if first is not None else None
-        self._reduction_lengths = module_reduction_lengths(self.model, ROOT)
-        self._convolutions = any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in self.model.modules())
+        self._contractions = module_contractions(self.model, ROOT)
+        self._parameter_aliases = _parameter_aliases(self.model)
         self.note_precision()
         self._writer = DumpWriter(self.path, background=first is not None and first.device.type != "cpu")
         self._created_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -203,13 +182,13 @@ class Recorder:
                 "max_tensor_bytes": self.max_tensor_bytes, "device": self._device, "created_at": self._created_at,
                 "torch": torch.__version__, "acceldoctor": __version__, "model": type(self.model).__name__,
                 "steps": self.steps, "complete": complete, "records": self._writer.written if complete else None,
-                "error": error, "precision": {**self._precision, "convolutions": self._convolutions},
-                "reduction_lengths": self._reduction_lengths}
+                "error": error, "precision": self._precision, "contractions": self._contractions,
+                "parameter_aliases": self._parameter_aliases}
 
     def note_precision(self) -> None:
         """Take note of autocast and TF32 as they are now (at the start and at every call of the model)."""
         device_type = self._device.split(":")[0] if self._device else "cpu"
-        self._precision = _merge_precision(self._precision, precision_state(device_type))
+        self._precision = merge_precision(self._precision, precision_state(device_type))
 
     def _install(self) -> None:
         raise NotImplementedError
@@ -223,11 +202,13 @@ class Recorder:
         return max(self.steps - 1, 0)
 
     def make_record(self, key: str, module: str, op: str | None, call: int, direction: str, io: str, index: int,
-                    t: torch.Tensor, fresh: bool = False) -> PendingRecord:
+                    t: torch.Tensor, fresh: bool = False, store_unselected: bool = True) -> PendingRecord:
         """A record of floating tensor t, its statistics queued (call under no_grad, or below autograd).
 
         fresh: t was just written in place where its version counter is not bumped yet (below autograd, the
         counter moves after the op returns), so the cached statistics of its previous value must not be reused.
+        store_unselected: with tensors=True and no `select`, store t too (parameters are stored only when a
+        `select` names them: every weight at every step would dwarf the rest).
         """
         if t.is_inference():  # no version counter to tell an in-place change by: never reuse
             fresh, version = True, -1
@@ -240,7 +221,8 @@ class Recorder:
             if len(self._seen) > self._prune_at:
                 self._prune_seen()
         stored = None
-        if self.tensors and (self._selected is None or self._selected(key)) and (
+        selected = store_unselected if self._selected is None else self._selected(key)
+        if self.tensors and selected and (
                 self.max_tensor_bytes is None or t.numel() * t.element_size() <= self.max_tensor_bytes):
             stored = entry[3]
             if stored is None:

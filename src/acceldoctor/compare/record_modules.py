@@ -11,8 +11,10 @@ Keys: `{module}#{call}/{direction}/{io}{index}`.
   respect to input i — for an input that other code uses too (a residual stream), the total gradient of that
   tensor, not only this module's share. Recorded from tensor hooks registered on the forward's tensors.
 - parameters: `{parameter}#{step}/forward/parameter0` (module: the parameter's qualified name, `blocks.0.fc1.weight`;
-  call: the step), each floating parameter as a call of the model starts. They are what a module computes from
-  besides its inputs: after an optimizer step, a module's output may differ only because its weights do.
+  call: the step), each floating parameter as a call of the model starts (a tied one under the name
+  named_parameters() gives it; meta `parameter_aliases` has its other names). They are what a module computes from
+  besides its inputs: after an optimizer step, a module's output may differ only because its weights do. With
+  tensors=True their tensors are stored only when `select` names them.
 
 Why tensor hooks and not `register_full_backward_hook`: full backward hooks wrap a module's inputs and outputs in
 a view-returning autograd function, and any in-place change of those tensors then fails ("Output 0 of
@@ -126,9 +128,10 @@ class ModuleRecorder(Recorder):
         try:
             with self._lock:
                 for name, parameter in self.model.named_parameters():
-                    if parameter.is_floating_point():
+                    # A parameter on "meta" has no values yet: offloading hooks load it just before its module runs.
+                    if parameter.is_floating_point() and not parameter.is_meta:
                         self.add(self.make_record(f"{name}#{step}/forward/parameter0", name, None, step, "forward",
-                                                  "parameter", 0, parameter))
+                                                  "parameter", 0, parameter, store_unselected=False))
         finally:
             INTERNAL.busy = False
             torch._C._set_grad_enabled(grad_enabled)

@@ -54,10 +54,8 @@ def _metrics_text(k: KeyComparison) -> str:
 
 
 def _run_precision(run: dict) -> str:
-    """`cuda:0, float32` or, where the run computed in less than its tensors' dtype, `cuda:0, float32 (tf32)`."""
-    dtype, precision = run.get("dtype", "?"), run.get("precision")
-    shown = dtype if precision in (None, dtype) else f"{dtype} computed in {precision}"
-    return f"{run.get('device', '?')}, {shown}"
+    """`cuda:0, float32`, or where the run computed some calls in less, `cuda:0, float32 (matmuls in tf32)`."""
+    return f"{run.get('device', '?')}, {run.get('precision') or run.get('dtype', '?')}"
 
 
 def render_comparison(comparison: Comparison, runs: dict[str, dict], console: Console) -> None:
