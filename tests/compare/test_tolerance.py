@@ -51,12 +51,12 @@ class _LongProduct(torch.nn.Module):
 
 class _OtherKernel(TorchDispatchMode):
     """aten.mm as another device's kernel would compute it: `sequential` sums the terms one after another in
-    float32 (another order than this CPU's BLAS); `tf32` rounds the operands to TF32's 10-bit mantissa first;
-    `scale` multiplies the result (a wrong kernel)."""
+    float32 (another order than this CPU's BLAS); `tf32` truncates the operands to TF32's 10-bit mantissa first,
+    `bfloat16` rounds them to bfloat16 (oneDNN under "medium"); `scale` multiplies the result (a wrong kernel)."""
 
-    def __init__(self, sequential=False, tf32=False, scale=1.0):
+    def __init__(self, sequential=False, tf32=False, scale=1.0, bfloat16=False):
         super().__init__()
-        self.sequential, self.tf32, self.scale = sequential, tf32, scale
+        self.sequential, self.tf32, self.scale, self.bfloat16 = sequential, tf32, scale, bfloat16
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -65,6 +65,8 @@ class _OtherKernel(TorchDispatchMode):
         a, b = args
         if self.tf32:
             a, b = ((t.view(torch.int32) & ~0x1FFF).view(torch.float32) for t in (a, b))
+        if self.bfloat16:
+            a, b = (t.bfloat16().float() for t in (a, b))
         if self.sequential:
             out = torch.zeros(a.shape[0], b.shape[1])
             for k in range(a.shape[1]):
@@ -160,3 +162,27 @@ def test_a_dump_with_odd_precision_notes_is_read_as_far_as_it_makes_sense(precis
 
     read = RunPrecision.of(Dump(), "float32")
     assert read.base == "float32" and read.matmul in ("float32", "bfloat16", "float16")
+
+
+@pytest.mark.parametrize("scale, wrong", [(1.0, False), (1.05, True)])
+def test_who_is_wrong_measures_a_lowered_run_against_a_healthy_run_as_low(tmp_path, scale, wrong):
+    from acceldoctor.compare.replay import replay_recorded_op
+
+    torch.manual_seed(0)
+    model, x = _LongProduct(256), torch.randn(16, 256)
+    with acceldoctor.record(model, tmp_path / "plain", level="op", tensors=True):
+        model(x)
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("medium")  # products in bfloat16 allowed (a CPU's oneDNN)
+    try:
+        with _OtherKernel(bfloat16=True, scale=scale), acceldoctor.record(model, tmp_path / "medium", level="op",
+                                                                           tensors=True):
+            model(x)
+    finally:
+        torch.set_float32_matmul_precision(before)
+    plain, medium = load_dump(tmp_path / "plain"), load_dump(tmp_path / "medium")
+    key = next(r.key for r in plain.records if r.op == "aten.mm.default" and r.io == "output")
+    replay = replay_recorded_op(plain, medium, key)
+    # a bfloat16 product is 100x a float32 one's error, and healthy for a run that allowed it
+    assert replay["sides"]["b"]["wrong"] is wrong and not replay["sides"]["a"]["wrong"], replay["verdict"]
+    assert "contractions in bfloat16" in replay["sides"]["b"]["dtype"]

@@ -1,5 +1,7 @@
 """Who is wrong: re-run the first diverging op or module on the CPU in float64 with each side's recorded inputs, and
 judge each side's error against that golden relative to the error a healthy CPU run in the side's own dtype makes.
+A side allowed to compute its contractions in less (TF32, autocast: precision.py) is measured against a healthy run
+that does the same: the contractions' floating inputs rounded to that precision, as TF32 hardware and autocast do.
 
 Each side is judged on its own inputs, so its error is its own; how much the two sides' inputs alone move the
 golden is the inherited part. A side whose error is WRONG_FACTOR times the healthy error (or more) is wrong.
@@ -7,10 +9,16 @@ golden is the inherited part. A side whose error is WRONG_FACTOR times the healt
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_map
+
+from acceldoctor.compare.metrics import eps_of
+from acceldoctor.compare.reduction import contraction_kind
 
 WRONG_FACTOR = 5.0
 SIDES = ("a", "b")
@@ -29,18 +37,62 @@ def relative_error(x: torch.Tensor, golden: torch.Tensor) -> float:
     return float((x - golden).norm()) / norm if norm > 0 else float((x - golden).norm())
 
 
+def round_to(t: torch.Tensor, precision: str) -> torch.Tensor:
+    """t's values as `precision` holds them ("tf32": float32 with a 10-bit mantissa, rounded to nearest)."""
+    if precision == "tf32":
+        bits = t.float().contiguous().view(torch.int32)
+        rounded = ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
+        return torch.where(torch.isfinite(t), rounded, t.float()).to(t.dtype)  # infinities and NaN as they were
+    return t.to(getattr(torch, precision)).to(t.dtype)
+
+
+class LoweredContractions(TorchDispatchMode):
+    """While active, the floating inputs of every contraction (matmul, convolution, attention) are rounded to
+    `precision` first, and the op computes in the tensors' own dtype: a healthy TF32 or autocast run, on a CPU."""
+
+    def __init__(self, precision: str):
+        super().__init__()
+        self.precision = precision
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if contraction_kind(str(func)) is not None:
+            lowered = eps_of(self.precision)
+
+            def lower(value):
+                if isinstance(value, torch.Tensor) and value.is_floating_point() and eps_of(
+                        str(value.dtype).removeprefix("torch.")) < lowered:
+                    return round_to(value, self.precision)
+                return value
+
+            args, kwargs = tree_map(lower, args), tree_map(lower, kwargs)
+        return func(*args, **kwargs)
+
+
+def _healthy(dtype: str, precision: str):
+    """The context a healthy CPU run of a side computes in."""
+    return LoweredContractions(precision) if eps_of(precision) > eps_of(dtype) else contextlib.nullcontext()
+
+
+def _label(dtype: str, precision: str) -> str:
+    return dtype if precision == dtype else f"{dtype} (contractions in {precision})"
+
+
 def judge_sides(recorded: dict[str, torch.Tensor], golden: dict[str, torch.Tensor],
-                healthy: dict[str, torch.Tensor], dtypes: dict[str, str]) -> dict:
-    """Per side: its error against its own golden, the healthy CPU error in its dtype, and whether it is wrong;
-    plus the inherited error (the two goldens apart) and a one-sentence verdict."""
+                healthy: dict[str, torch.Tensor], dtypes: dict[str, str],
+                precisions: dict[str, str] | None = None) -> dict:
+    """Per side: its error against its own golden, the healthy CPU error in its dtype (and precision), and whether
+    it is wrong; plus the inherited error (the two goldens apart) and a one-sentence verdict."""
+    precisions = precisions or dtypes
     sides = {}
     for side in SIDES:
         error = relative_error(recorded[side], golden[side])
         floor = relative_error(healthy[side], golden[side])
-        # A healthy run can be exact on tiny inputs: never ask a side to beat a few ULPs of its dtype.
-        allowed = WRONG_FACTOR * max(floor, 4 * torch.finfo(getattr(torch, dtypes[side])).eps)
-        sides[side] = {"error": error, "healthy_error": floor, "dtype": dtypes[side], "wrong": error > allowed,
-                       "times_healthy": error / floor if floor > 0 else math.inf}
+        # A healthy run can be exact on tiny inputs: never ask a side to beat WRONG_FACTOR times one rounding of
+        # its output (relative L2 error about eps/4: rounding to nearest errs by eps/sqrt(12) RMS).
+        allowed = WRONG_FACTOR * max(floor, eps_of(dtypes[side]) / 4)
+        sides[side] = {"error": error, "healthy_error": floor, "dtype": _label(dtypes[side], precisions[side]),
+                       "wrong": error > allowed, "times_healthy": error / floor if floor > 0 else math.inf}
     inherited = relative_error(golden["a"], golden["b"])
     wrong = [s for s in SIDES if sides[s]["wrong"]]
     if len(wrong) == 1:
@@ -98,37 +150,49 @@ def _pick(out, index: int) -> torch.Tensor:
 
 
 def replay_op(op, calls: dict[str, tuple[tuple, dict]], recorded: dict[str, torch.Tensor], index: int,
-              dtypes: dict[str, str]) -> dict:
+              dtypes: dict[str, str], precisions: dict[str, str] | None = None) -> dict:
     """`calls[side]` = (args, kwargs) as recorded on that side (tensors on the CPU); `recorded[side]` its output."""
+    precisions = precisions or dtypes
     golden, healthy = {}, {}
     for side in SIDES:
         args, kwargs = calls[side]
         golden[side] = _pick(op(*_on_cpu(args, torch.float64), **_on_cpu(kwargs, torch.float64)), index)
         dtype = getattr(torch, dtypes[side])
-        healthy[side] = _pick(op(*_on_cpu(args, dtype), **_on_cpu(kwargs, dtype)), index)
-    return judge_sides(recorded, golden, healthy, dtypes)
+        with _healthy(dtypes[side], precisions[side]):
+            healthy[side] = _pick(op(*_on_cpu(args, dtype), **_on_cpu(kwargs, dtype)), index)
+    return judge_sides(recorded, golden, healthy, dtypes, precisions)
 
 
 def replay_module(modules: dict[str, torch.nn.Module], inputs: dict[str, list[torch.Tensor]],
-                  recorded: dict[str, torch.Tensor], index: int, dtypes: dict[str, str]) -> dict:
+                  recorded: dict[str, torch.Tensor], index: int, dtypes: dict[str, str],
+                  precisions: dict[str, str] | None = None) -> dict:
     """The forward of each side's module (output `index`), re-run on a float64 copy and on a CPU copy in the side's
-    dtype."""
+    dtype (and precision)."""
+    precisions = precisions or dtypes
     golden, healthy = {}, {}
     for side in SIDES:
         for target, as_dtype in ((golden, torch.float64), (healthy, getattr(torch, dtypes[side]))):
             module = copy.deepcopy(modules[side]).to("cpu", as_dtype)
-            with torch.no_grad():
+            lowered = _healthy(dtypes[side], precisions[side]) if target is healthy else contextlib.nullcontext()
+            with torch.no_grad(), lowered:
                 target[side] = _pick(module(*_on_cpu(inputs[side], as_dtype)), index)
-    return judge_sides(recorded, golden, healthy, dtypes)
+    return judge_sides(recorded, golden, healthy, dtypes, precisions)
+
+
+def _side_precision(dump, record) -> tuple[str, str]:
+    """The dtype a side's run computes in, and the precision it computed this record's call in."""
+    from acceldoctor.compare.judge import key_precision, run_precision
+
+    precision = run_precision(dump)
+    return precision.base, key_precision(precision, dump, record)
 
 
 def replay_recorded_op(dump_a, dump_b, key: str) -> dict | None:
     """Who is wrong at `key`, from two op-level dumps that hold the call's input tensors and arguments; None when
     they do not (statistics only, module level, or an argument that could not be recorded)."""
     from acceldoctor.compare.callargs import decode_call, resolve_op
-    from acceldoctor.compare.judge import main_dtype
 
-    calls, recorded, dtypes, op_name, index = {}, {}, {}, None, 0
+    calls, recorded, dtypes, precisions, op_name, index = {}, {}, {}, {}, None, 0
     calls_args_a = None
     for side, dump in zip(SIDES, (dump_a, dump_b), strict=True):
         output = dump.by_key().get(key)
@@ -148,11 +212,12 @@ def replay_recorded_op(dump_a, dump_b, key: str) -> dict | None:
         except (ValueError, KeyError, TypeError, LookupError):
             return None
         # judged against a healthy CPU run in the dtype the run computes in, not the one this op happened to use
-        recorded[side], dtypes[side], op_name = out, main_dtype(dump), output.op
+        recorded[side], op_name = out, output.op
+        dtypes[side], precisions[side] = _side_precision(dump, output)
         index = output.index
     try:
         op = resolve_op(op_name)
-        return {"op": op_name, **replay_op(op, calls, recorded, index, dtypes)}
+        return {"op": op_name, **replay_op(op, calls, recorded, index, dtypes, precisions)}
     except (RuntimeError, TypeError, ValueError, AttributeError, LookupError) as exc:
         return {"op": op_name, "verdict": f"the op could not be re-run on the CPU ({type(exc).__name__}: {exc})"}
 
@@ -160,9 +225,7 @@ def replay_recorded_op(dump_a, dump_b, key: str) -> dict | None:
 def replay_recorded_module(dump_a, dump_b, key: str, modules: dict[str, torch.nn.Module]) -> dict | None:
     """Who is wrong at module-level forward `key`, from dumps holding the call's inputs and output, and each run's
     module as it was at that call; None when an input was not a recorded floating tensor."""
-    from acceldoctor.compare.judge import main_dtype
-
-    inputs, recorded, dtypes, index = {}, {}, {}, 0
+    inputs, recorded, dtypes, precisions, index = {}, {}, {}, {}, 0
     for side, dump in zip(SIDES, (dump_a, dump_b), strict=True):
         output = dump.by_key().get(key)
         if output is None or output.direction != "forward":
@@ -174,9 +237,11 @@ def replay_recorded_module(dump_a, dump_b, key: str, modules: dict[str, torch.nn
         out = dump.tensor(output)
         if out is None:
             return None
-        inputs[side], recorded[side], dtypes[side], index = tensors, out, main_dtype(dump), output.index
+        inputs[side], recorded[side], index = tensors, out, output.index
+        dtypes[side], precisions[side] = _side_precision(dump, output)
     try:
-        return {"module": key.split("#", 1)[0], **replay_module(modules, inputs, recorded, index, dtypes)}
+        return {"module": key.split("#", 1)[0], **replay_module(modules, inputs, recorded, index, dtypes,
+                                                                precisions)}
     except (RuntimeError, TypeError, ValueError) as exc:
         return {"module": key.split("#", 1)[0],
                 "verdict": f"the module could not be re-run on the CPU ({type(exc).__name__}: {exc})"}
