@@ -21,6 +21,7 @@ from acceldoctor.portal.logs import log_request
 from acceldoctor.portal.metrics import ProcessCounters
 from acceldoctor.portal.retention import delete_expired
 from acceldoctor.portal.settings import PortalSettings
+from acceldoctor.portal.web import install_pages
 
 log = logging.getLogger("acceldoctor.portal")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -138,6 +139,7 @@ def create_app(settings: PortalSettings, database: Database | None = None) -> Fa
     for module in (reports, problems, feedback, fleet, tokens, ops):
         app.include_router(module.router)
     install_error_handlers(app)
+    install_pages(app)  # the server-rendered pages (acceldoctor/portal/web), after the API's error handlers
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(TokenBeforeBody)
     app.add_middleware(RequestLog, counters=state.counters)
