@@ -35,6 +35,9 @@ from acceldoctor.portal.grouping import EventDraft, events_of
 from acceldoctor.portal.upsert import insert_for
 
 Document = ReportUpload | ExplainUpload | CompareUpload
+# A bulk ORM insert leaves a None value's column out of that row's INSERT, so rows differing in which values are None
+# (a metric without a threshold) would split into one statement each: hundreds per report. NULLs keep one batch.
+ALL_COLUMNS = {"render_nulls": True}
 
 
 class IngestError(ValueError):
@@ -175,14 +178,16 @@ def _store_results(session: Session, report_id: int, node_id: int, report: Repor
              "device_model": models.get(r.device, r.device.split(":", 1)[0])[:255], "status": r.status.value,
              "message": r.message, "duration_s": _finite(r.duration_s) or 0.0, "rank": _fits(r.rank, 31)}
             for i, r in enumerate(report.results)]
-    ids = session.execute(insert(ResultRow).returning(ResultRow.id, sort_by_parameter_order=True), rows).scalars()
+    ids = session.execute(insert(ResultRow).returning(ResultRow.id, sort_by_parameter_order=True), rows,
+                          execution_options=ALL_COLUMNS).scalars()
     metrics = [{"report_id": report_id, "result_id": result_id, "node_id": node_id, "check": row["check"],
                 "device": row["device"], "device_model": row["device_model"], "name": m.name[:128],
                 "dtype": (m.dtype or "")[:32] or None, "unit": m.unit[:32], "value": _finite(m.value),
                 "threshold": _finite(m.threshold), "baseline": _finite(m.baseline), "measured_at": measured_at}
                for result_id, row, result in zip(ids, rows, report.results, strict=True) for m in result.metrics]
     if metrics:
-        session.execute(insert(ResultMetric), metrics)
+        # RETURNING makes it one multi-row INSERT ("insertmanyvalues") where psycopg would send a statement a row.
+        session.execute(insert(ResultMetric).returning(ResultMetric.id), metrics, execution_options=ALL_COLUMNS)
     return len(rows), len(metrics)
 
 
@@ -210,7 +215,7 @@ def _store_events(session: Session, drafts: list[EventDraft], report_id: int, no
         touched.append(ProblemTouched(problem_id, print_, group[0].title, status, print_ not in known, len(group)))
         session.execute(insert(Event), [{"problem_id": problem_id, "report_id": report_id, "node_id": node_id,
                                          "device": d.device, "message": d.message, "occurred_at": occurred}
-                                        for d in group])
+                                        for d in group], execution_options=ALL_COLUMNS)
         sightings: dict[tuple[str, str], int] = defaultdict(int)
         for d in group:
             sightings[(d.device or "", d.software)] += 1

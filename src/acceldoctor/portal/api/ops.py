@@ -24,6 +24,11 @@ def healthz(state: State):
     return HealthOut(status="ok", database=state.database.dialect)
 
 
-@router.get("/metrics", response_class=PlainTextResponse, responses={401: STATUS_ERRORS[401]})
+# The 401 is JSON like every error: described by hand, since a `model` would be filed under the route's text/plain.
+UNAUTHORIZED_JSON = {401: {"description": "No token, or not a valid one.", "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
+
+
+@router.get("/metrics", response_class=PlainTextResponse, responses=UNAUTHORIZED_JSON)
 def metrics(_caller: Reader, session: ReadSession, state: State) -> PlainTextResponse:
     return PlainTextResponse(exposition(session, state.counters), media_type="text/plain; version=0.0.4")

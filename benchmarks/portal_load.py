@@ -1,0 +1,395 @@
+"""Upload load on a local portal: many nodes uploading at once, then a check that nothing was lost or duplicated.
+
+For each backend (a fresh SQLite file; a fresh PostgreSQL database, created for the run and dropped after) it starts
+`acceldoctor serve` as a subprocess, creates tokens with `acceldoctor portal token create`, and has --clients
+threads (one keep-alive HTTP connection each) upload --reports distinct reports between them. The reports are made
+from one real `acceldoctor check --json` report (run once at start, or --template FILE): each gets its own run_id,
+one of a few hundred hostnames, a start time spread over weeks, metric values with noise; a few percent fail with
+messages that group into a handful of problems. A few percent of the reports are sent again (a retrying client):
+they must be answered 200 and stored once. A 503 or a dropped connection is retried with backoff, as a real client
+does, and counted. Afterwards it pages through GET /api/v1/reports (every run_id present exactly once) and
+GET /api/v1/problems (the expected problems, with one event per failing result), and times the fleet page GET /
+(warmed up, then the median and p90 of --page-requests requests) against the 300 ms target.
+
+    python benchmarks/portal_load.py [--reports 10000] [--clients 32] [--postgres URL] [--template FILE] [--quick]
+
+PostgreSQL comes from --postgres or ACCELDOCTOR_TEST_POSTGRES_URL (a role that may CREATE DATABASE); without one,
+only SQLite runs. Exit status 1 when a report was lost or duplicated, or a problem count is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import queue
+import random
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+
+PROBLEM_STATUSES = ("fail", "timeout", "crash")
+FAILURE_RATE = 0.04
+RESEND_RATE = 0.03
+PAGE_TARGET_MS = 300.0
+# (check, status, message): each varies only in numbers, devices and durations, so each is one problem.
+FAILURES = (
+    ("correctness.matmul", "fail", "float16 matmul wrong at element ({i}, {j}) on {device}: off by {n} ULPs"),
+    ("environment.memory_pattern", "fail", "memory pattern 0x{hex} read back wrong at offset {n} on {device}"),
+    ("determinism.reduction", "fail", "reduction gave {n} different sums over 8 runs of {i} elements"),
+    ("correctness.attention", "timeout", "attention did not finish in {s:.1f} s on {device} (hung)"),
+)
+BASE_TIME = datetime(2026, 11, 28, tzinfo=timezone.utc)
+
+
+# ---- reports -------------------------------------------------------------------------------------------------
+
+def make_template(path: Path | None, quick: bool) -> dict:
+    """A real report: --template FILE, or `acceldoctor check --device cpu --json` run once now."""
+    if path is not None:
+        return json.loads(path.read_text())
+    out = Path(tempfile.mkdtemp(prefix="portal-load-")) / "template.json"
+    command = ["acceldoctor", "check", "--device", "cpu", "--level", "quick", "--json", str(out)]
+    if quick:
+        command += ["-k", "correctness.matmul", "-k", "environment.*"]
+    print(f"making the template report: {' '.join(command)}", flush=True)
+    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=900)
+    return json.loads(out.read_text())
+
+
+def run_id_of(seed: int, index: int) -> str:
+    return f"load-{seed}-{index:06d}-{random.Random(seed * 1_000_003 + index).getrandbits(64):016x}"
+
+
+def is_failing(seed: int, index: int) -> bool:
+    return random.Random(f"{seed}:{index}:fail").random() < FAILURE_RATE
+
+
+def failure_of(seed: int, index: int) -> tuple[str, str, str]:
+    return random.Random(f"{seed}:{index}:kind").choice(FAILURES)
+
+
+def make_report(template: dict, seed: int, index: int, nodes: int) -> dict:
+    """Report `index` of the run: deterministic, so a resent report is the same document."""
+    rng = random.Random(seed * 7_919 + index)
+    report = copy.deepcopy(template)
+    report["run_id"] = run_id_of(seed, index)
+    report["host"]["hostname"] = f"node-{rng.randrange(nodes):04d}"
+    started = BASE_TIME - timedelta(seconds=rng.uniform(0, 6 * 7 * 86_400))
+    report["started_at"] = started.isoformat()
+    report["finished_at"] = (started + timedelta(seconds=rng.uniform(20, 90))).isoformat()
+    for result in report["results"]:
+        result["status"], result["duration_s"] = "pass", round(rng.uniform(0.05, 5.0), 3)
+        for metric in result["metrics"]:
+            if isinstance(metric.get("value"), (int, float)) and not isinstance(metric["value"], bool):
+                metric["value"] = metric["value"] * (1 + rng.gauss(0, 0.02))
+    if is_failing(seed, index) and report["results"]:
+        check, status, message = failure_of(seed, index)
+        device = report["devices"][0]["id"] if report["devices"] else "cpu"
+        result = report["results"][rng.randrange(len(report["results"]))]
+        result.update(check=check, status=status, device=device, doc=check, message=message.format(
+            i=rng.randrange(1, 4096), j=rng.randrange(1, 4096), n=rng.randrange(2, 10**6), device=device,
+            hex=f"{rng.getrandbits(32):08x}", s=rng.uniform(30, 600)))
+    summary: dict[str, int] = {}
+    for result in report["results"]:
+        summary[result["status"]] = summary.get(result["status"], 0) + 1
+    report["summary"] = summary
+    report["exit_code"] = 1 if any(r["status"] in PROBLEM_STATUSES for r in report["results"]) else 0
+    return report
+
+
+# ---- the server ----------------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def create_token(db: str, role: str) -> str:
+    done = subprocess.run(["acceldoctor", "portal", "token", "create", "--role", role, "--db", db, "--name",
+                           f"load {role}"], capture_output=True, text=True, check=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+class Server:
+    """`acceldoctor serve` on a free port, its log in a file; stopped on exit."""
+
+    def __init__(self, db: str, log: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log.open("w")
+        self.process = subprocess.Popen(["acceldoctor", "serve", "--db", db, "--port", str(self.port)],
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited ({self.process.returncode}); see {log}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the server did not answer /healthz in 60 s; see {log}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def create_postgres_database(url: str) -> tuple[str, object]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from acceldoctor.portal.settings import sqlalchemy_url
+
+    admin = create_engine(sqlalchemy_url(url), isolation_level="AUTOCOMMIT")
+    name = f"acceldoctor_load_{os.getpid()}_{secrets.token_hex(3)}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    fresh = make_url(sqlalchemy_url(url)).set(database=name).render_as_string(hide_password=False)
+    return fresh.replace("postgresql+psycopg://", "postgresql://"), drop
+
+
+# ---- the load ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Tally:
+    latencies: list[float] = field(default_factory=list)  # seconds, every answered attempt
+    created: int = 0
+    already: int = 0
+    retries: int = 0
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def upload_one(client: httpx.Client, body: bytes, tally: Tally, attempts: int = 8) -> None:
+    delay = 0.1
+    for attempt in range(attempts):
+        began = time.perf_counter()
+        try:
+            response = client.post("/api/v1/reports", content=body)
+        except httpx.TransportError as exc:
+            outcome, wait = f"transport: {exc!r}", delay
+        else:
+            elapsed = time.perf_counter() - began
+            with tally.lock:
+                tally.latencies.append(elapsed)
+            if response.status_code in (200, 201):
+                with tally.lock:
+                    tally.created += response.status_code == 201
+                    tally.already += response.status_code == 200
+                return
+            if response.status_code != 503:
+                with tally.lock:
+                    tally.errors.append(f"{response.status_code}: {response.text[:200]}")
+                return
+            outcome, wait = "503", float(response.headers.get("retry-after", delay))
+        if attempt + 1 < attempts:
+            with tally.lock:
+                tally.retries += 1
+            time.sleep(min(max(wait, delay), 5.0) * random.uniform(0.5, 1.0))
+            delay *= 2
+    with tally.lock:
+        tally.errors.append(f"gave up after {attempts} attempts: {outcome}")
+
+
+def job_order(reports: int, seed: int) -> tuple[list[int], int]:
+    """Every report once, and a few percent again a little later (some while the first send is in flight)."""
+    rng = random.Random(seed)
+    jobs = list(range(reports))
+    resent = rng.sample(range(reports), max(1, int(reports * RESEND_RATE)))
+    for index in sorted(resent, reverse=True):
+        jobs.insert(min(len(jobs), index + 1 + rng.randrange(64)), index)
+    return jobs, len(resent)
+
+
+def run_load(url: str, token: str, template: dict, args) -> tuple[Tally, float, int]:
+    jobs, resent = job_order(args.reports, args.seed)
+    work: queue.Queue[int] = queue.Queue()
+    for index in jobs:
+        work.put(index)
+    tally = Tally()
+
+    def client_loop() -> None:
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
+            while True:
+                try:
+                    index = work.get_nowait()
+                except queue.Empty:
+                    return
+                body = json.dumps(make_report(template, args.seed, index, args.nodes)).encode()
+                upload_one(client, body, tally)
+
+    threads = [threading.Thread(target=client_loop) for _ in range(args.clients)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return tally, time.perf_counter() - began, resent
+
+
+# ---- verification and the page -------------------------------------------------------------------------------
+
+def stored_run_ids(client: httpx.Client) -> tuple[list[str], int]:
+    run_ids, offset, total = [], 0, 0
+    while True:
+        page = client.get("/api/v1/reports", params={"limit": 500, "offset": offset}).raise_for_status().json()
+        total = page["total"]
+        run_ids += [item["run_id"] for item in page["items"]]
+        offset += len(page["items"])
+        if not page["items"] or offset >= total:
+            return run_ids, total
+
+
+def expected_problems(args) -> tuple[set[str], int]:
+    failing = [i for i in range(args.reports) if is_failing(args.seed, i)]
+    return {failure_of(args.seed, i)[2] for i in failing}, len(failing)
+
+
+def verify(client: httpx.Client, args) -> dict:
+    run_ids, total = stored_run_ids(client)
+    sent = {run_id_of(args.seed, i) for i in range(args.reports)}
+    seen = set(run_ids)
+    problems = client.get("/api/v1/problems", params={"limit": 500}).raise_for_status().json()
+    kinds, failing = expected_problems(args)
+    return {"total": total, "lost": len(sent - seen), "duplicated": len(run_ids) - len(seen),
+            "unexpected": len(seen - sent), "problems": problems["total"], "problems_expected": len(kinds),
+            "events": sum(p["count"] for p in problems["items"]), "events_expected": failing}
+
+
+def time_fleet_page(client: httpx.Client, requests: int) -> tuple[str, list[float]]:
+    path = "/"
+    if client.get(path, follow_redirects=False).status_code != 200:
+        path = "/api/v1/nodes"
+    for _ in range(3):  # warm up
+        client.get(path).raise_for_status()
+    timings = []
+    for _ in range(requests):
+        began = time.perf_counter()
+        client.get(path).raise_for_status()
+        timings.append((time.perf_counter() - began) * 1000)
+    return path, timings
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def run_backend(name: str, db: str, template: dict, args, workdir: Path) -> dict:
+    uploader, admin = create_token(db, "uploader"), create_token(db, "admin")
+    server = Server(db, workdir / f"{name}-server.log")
+    try:
+        tally, wall, resent = run_load(server.url, uploader, template, args)
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin}"}, timeout=120) as client:
+            check = verify(client, args)
+            page, page_ms = time_fleet_page(client, args.page_requests)
+    finally:
+        server.stop()
+    ms = [t * 1000 for t in tally.latencies]
+    return dict(backend=name, wall=wall, resent=resent, tally=tally, ms=ms, page=page, page_ms=page_ms, **check)
+
+
+def print_backend(r: dict, args) -> None:
+    t, ms, page = r["tally"], r["ms"], r["page_ms"]
+    print(f"\n== {r['backend']}: {args.reports} reports (+{r['resent']} resent), {args.clients} clients, "
+          f"{args.nodes} nodes")
+    print(f"  wall {r['wall']:.1f} s, {args.reports / r['wall']:.1f} reports/s")
+    print(f"  latency ms: p50 {percentile(ms, .5):.1f}  p90 {percentile(ms, .9):.1f}  p99 {percentile(ms, .99):.1f}"
+          f"  max {max(ms, default=float('nan')):.1f}")
+    print(f"  answers: 201 x{t.created}, 200 x{t.already}, retries {t.retries}, errors {len(t.errors)}")
+    for error in t.errors[:5]:
+        print(f"    {error}")
+    print(f"  stored {r['total']}: lost {r['lost']}, duplicated {r['duplicated']}, unexpected {r['unexpected']}")
+    print(f"  problems {r['problems']} (expected {r['problems_expected']}), events {r['events']} "
+          f"(expected {r['events_expected']})")
+    label = "fleet page GET /" if r["page"] == "/" else "fleet page missing (GET / not 200); GET /api/v1/nodes"
+    median = statistics.median(page)
+    print(f"  {label}: median {median:.1f} ms, p90 {percentile(page, .9):.1f} ms over {len(page)} requests "
+          f"(target < {PAGE_TARGET_MS:.0f} ms: {'ok' if median < PAGE_TARGET_MS else 'MISSED'})")
+
+
+def failed(r: dict) -> bool:
+    t = r["tally"]
+    return bool(r["lost"] or r["duplicated"] or r["unexpected"] or t.errors or t.created != r["total"]
+                or r["problems"] != r["problems_expected"] or r["events"] != r["events_expected"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--nodes", type=int, default=300, help="Distinct hostnames the reports come from.")
+    parser.add_argument("--postgres", default=os.environ.get("ACCELDOCTOR_TEST_POSTGRES_URL"))
+    parser.add_argument("--template", type=Path, help="A report from `acceldoctor check --json` to vary.")
+    parser.add_argument("--page-requests", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--quick", action="store_true", help="A smoke run: 500 reports, 8 clients.")
+    args = parser.parse_args()
+    if args.quick:
+        args.reports, args.clients = min(args.reports, 500), min(args.clients, 8)
+    template = make_template(args.template, args.quick)
+    print(f"template: {len(template['results'])} results, "
+          f"{sum(len(r['metrics']) for r in template['results'])} metrics, {len(json.dumps(template))} bytes")
+    workdir = Path(tempfile.mkdtemp(prefix="portal-load-"))
+    results = []
+    try:
+        if args.backend in ("sqlite", "both"):
+            results.append(run_backend("sqlite", f"sqlite:///{workdir / 'portal.db'}", template, args, workdir))
+            print_backend(results[-1], args)
+        if args.backend in ("postgresql", "both"):
+            if not args.postgres:
+                print("\nno PostgreSQL: pass --postgres URL or set ACCELDOCTOR_TEST_POSTGRES_URL; SQLite only")
+            else:
+                url, drop = create_postgres_database(args.postgres)
+                try:
+                    results.append(run_backend("postgresql", url, template, args, workdir))
+                    print_backend(results[-1], args)
+                finally:
+                    drop()
+    except BaseException:
+        print(f"server logs kept in {workdir}")
+        raise
+    if len(results) == 2:
+        lite, pg = results
+        print(f"\nsqlite / postgresql: reports/s {pg['wall'] / lite['wall']:.2f}x, "
+              f"p50 latency {percentile(lite['ms'], .5) / percentile(pg['ms'], .5):.2f}x, "
+              f"fleet page {statistics.median(lite['page_ms']) / statistics.median(pg['page_ms']):.2f}x")
+    bad = [r["backend"] for r in results if failed(r)]
+    if bad:
+        print(f"\nFAILED on {', '.join(bad)}: reports lost, duplicated or refused, or problems miscounted; "
+              f"server logs in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
