@@ -2,16 +2,22 @@
 
 SQLite serves concurrent uploaders: WAL (readers never wait for the writer), a busy timeout (a writer waits for the
 other instead of failing), and write transactions begin IMMEDIATE: a deferred transaction that reads and then writes
-can fail at once with "database is locked" when another writer committed in between, without waiting.
+can fail at once with "database is locked" when another writer committed in between, without waiting. Within the
+server, writers also queue first come, first served (WriteQueue) before they ask SQLite: its busy handler retries by
+sleeping, which is not fair, and under 32 uploaders some waited 35 s (past the busy timeout) while later ones went
+first.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from importlib import resources
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from acceldoctor.portal.settings import sqlalchemy_url
@@ -33,7 +39,40 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+class WriteQueue:
+    """A lock handed to waiters in the order they came."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
+        self._held = False
+
+    def acquire(self, timeout: float) -> bool:
+        with self._guard:
+            if not self._held and not self._waiting:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiting.append(turn)
+        if turn.wait(timeout):
+            return True
+        with self._guard:
+            if turn.is_set():  # handed over as the wait ended
+                return True
+            self._waiting.remove(turn)
+            return False
+
+    def release(self) -> None:
+        with self._guard:
+            if self._waiting:
+                self._waiting.popleft().set()  # the lock passes to the next in line, still held
+            else:
+                self._held = False
+
+
 def _configure_sqlite(engine: Engine) -> None:
+    queue = WriteQueue()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event below issues BEGIN itself
@@ -48,7 +87,24 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
         immediate = connection.get_execution_options().get(WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if immediate:
+            if not queue.acquire(SQLITE_BUSY_TIMEOUT_MS / 1000):
+                raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("waited too long for the other writers"))
+            connection.info[WRITE_OPTION] = True
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                _end_write(connection)
+                raise
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+    def _end_write(connection) -> None:
+        if connection.info.pop(WRITE_OPTION, False):
+            queue.release()
+
+    event.listen(engine, "commit", _end_write)
+    event.listen(engine, "rollback", _end_write)
 
 
 class Database:
