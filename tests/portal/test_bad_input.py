@@ -35,6 +35,16 @@ BAD_BODIES = {
 }
 
 
+def test_a_comparison_nested_past_the_serializer_is_a_422(portal):
+    # deep enough for pydantic's serializer (255 levels), not for the JSON parser: it was a 500
+    body = (b'{"schema": "acceldoctor.compare/1", "equivalent": false, "runs": {}, "first_divergence": '
+            b'{"key": "k", "deep": ' + b"[" * 300 + b"]" * 300 + b"}}")
+    response = portal.client.post("/api/v1/reports?host=node-1", content=body, headers={
+        **portal.headers("uploader"), "Content-Type": "application/json"})
+    assert response.status_code == 422 and "nested too deeply" in response.json()["detail"], response.text
+    assert portal.count(StoredReport) == 0
+
+
 @pytest.mark.parametrize("case", list(BAD_BODIES))
 def test_bad_upload_is_a_clear_4xx_and_stores_nothing(portal, case):
     body, status, words = BAD_BODIES[case]

@@ -41,6 +41,22 @@ def test_the_same_report_uploaded_twice_is_stored_once(portal):
     assert portal.get("/api/v1/problems")["items"][0]["count"] == 1
 
 
+def test_another_document_under_a_stored_run_id_is_a_conflict_not_a_silent_drop(portal):
+    report = make_report(results=[failing()])
+    assert portal.upload(report).status_code == 201
+    changed = make_report(run_id=report["run_id"], results=[failing(message="another failure")])
+    answer = portal.upload(changed)
+    assert answer.status_code == 409 and "already stored" in answer.json()["detail"], answer.text
+    assert portal.count(StoredReport) == 1 and portal.count(Event) == 1
+
+
+def test_a_report_may_not_take_an_id_the_portal_derives_for_explain_results(portal):
+    # otherwise a node could take the id of another node's explain result before it is uploaded
+    answer = portal.upload(make_report(run_id="explain-" + "0" * 32))
+    assert answer.status_code == 422 and "explain results" in answer.json()["detail"], answer.text
+    assert portal.count(StoredReport) == 0
+
+
 def test_one_failure_on_two_nodes_is_one_problem_with_both_nodes(portal):
     # Different devices, numbers and durations in the message: the same failure all the same.
     a = make_report("node-a", results=[failing(device="cuda:0")])

@@ -6,6 +6,7 @@ retried on 5xx and on a dropped connection: the portal stores a run_id once, so 
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -79,6 +80,17 @@ def _detail(error: urllib.error.HTTPError) -> str:
     return str(detail) if detail else error.reason or "no reason given"
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib follows a redirect of a POST as a GET without its body, token included, even to another host: an
+    http-to-https proxy would turn an upload into a read that looks like success. A redirect is an error here."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise PortalError(f"the portal at {req.full_url} redirects ({code}) to {newurl}: use that address as --url")
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())
+
+
 def request_json(method: str, url: str, token: str, payload: bytes | None = None) -> dict:
     """One API request, retried on 5xx and dropped connections; its JSON answer, or PortalError."""
     last = ""
@@ -86,8 +98,11 @@ def request_json(method: str, url: str, token: str, payload: bytes | None = None
         request = urllib.request.Request(url, data=payload, method=method, headers={
             "Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-                return json.loads(response.read() or b"{}")
+            with _OPENER.open(request, timeout=TIMEOUT_S) as response:
+                answer = json.loads(response.read() or b"{}")
+            if not isinstance(answer, dict):
+                raise PortalError(f"{url} did not answer as the portal does (a JSON {type(answer).__name__})")
+            return answer
         except urllib.error.HTTPError as exc:
             detail = _detail(exc)
             if exc.code == 401:
@@ -103,6 +118,8 @@ def request_json(method: str, url: str, token: str, payload: bytes | None = None
             last = f"cannot reach the portal at {url}: {exc.reason}"
         except (ConnectionError, TimeoutError) as exc:  # dropped mid-answer: retry
             last = f"the connection to {url} failed: {exc}"
+        except http.client.HTTPException as exc:  # not an HTTP server at all (an SSH port, say)
+            raise PortalError(f"{url} does not answer as an HTTP server ({type(exc).__name__}: {exc})") from None
         except ValueError as exc:
             raise PortalError(f"the portal's answer is not JSON: {exc}") from None
         if delay is None:
@@ -125,6 +142,8 @@ def file_feedback(base_url: str, token: str, payload: dict) -> dict:
 
 def describe_upload(path: str, answer: dict) -> str:
     """One line per uploaded file: what the portal stored."""
+    if "run_id" not in answer or "stored" not in answer:
+        raise PortalError(f"{path}: the portal's answer does not say what it stored: is --url the portal?")
     if not answer.get("stored", True):
         return f"{path}: already stored as {answer.get('run_id')} (nothing stored twice)"
     problems = answer.get("problems") or []

@@ -44,6 +44,13 @@ class IngestError(ValueError):
     """The upload is well-formed but cannot be stored as it is (e.g. an explain result without a host)."""
 
 
+class RunIdTaken(IngestError):
+    """Another document is stored under this run_id: a retry is the same document, this is not."""
+
+# Ids the portal derives for explain results and comparisons: a report may not take one in advance.
+DERIVED_PREFIXES = ("explain-", "compare-")
+
+
 @dataclass
 class ProblemTouched:
     id: int
@@ -90,6 +97,9 @@ def identify(document: Document, host: str | None) -> tuple[str, str]:
     """(run_id, host). Explain and compare documents have neither: the client names its host, and the id is the hash
     of host and content, so a retried upload has the same id and the same result from two nodes counts twice."""
     if isinstance(document, ReportUpload):
+        if document.run_id.startswith(DERIVED_PREFIXES):
+            raise IngestError(f"run_id {document.run_id!r} starts like the ids the portal gives explain results and "
+                              "comparisons; a report's run_id may not")
         return document.run_id, document.host.hostname
     host = (host or "").strip()
     if not host:
@@ -104,12 +114,17 @@ def ingest(session: Session, document: Document, host: str | None = None, now: d
     now = now or utcnow()
     run_id, hostname = identify(document, host)
     kind = kind_of(document)
-    if session.scalar(select(StoredReport.id).where(StoredReport.run_id == run_id)) is not None:
+    canonical = canonical_json(document)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    stored_digest = session.scalar(select(StoredReport.content_sha256).where(StoredReport.run_id == run_id))
+    if stored_digest is not None:
+        if stored_digest != digest:
+            raise RunIdTaken(f"another document is already stored as run_id {run_id!r}; a retried upload is the "
+                             "same document (run ids are unique per run)")
         return IngestOutcome(run_id, kind, hostname, stored=False)
     node_id = _upsert_node(session, hostname, document, now)
     if isinstance(document, ReportUpload):
         _upsert_devices(session, node_id, document, now)
-    canonical = canonical_json(document)
     started = (parse_time(document.started_at) if isinstance(document, ReportUpload) else None) or now
     report = isinstance(document, ReportUpload)
     inserted = session.execute(
@@ -118,7 +133,7 @@ def ingest(session: Session, document: Document, host: str | None = None, now: d
             finished_at=parse_time(document.finished_at) if report else None, received_at=now,
             exit_code=_exit_code(document), summary=document.summary if report else None,
             result_count=len(document.results) if report else 0, event_count=0,
-            content_sha256=hashlib.sha256(canonical.encode()).hexdigest(), document=canonical,
+            content_sha256=digest, document=canonical,
         ).on_conflict_do_nothing(index_elements=["run_id"]).returning(StoredReport.id)).scalar()
     if inserted is None:  # the same run_id committed by a concurrent upload meanwhile
         session.rollback()

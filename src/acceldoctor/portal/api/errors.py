@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic_core import PydanticSerializationError
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.exceptions import HTTPException
 
@@ -63,6 +64,12 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error("database error", extra={"fields": {"path": request.url.path, "error": str(exc).splitlines()[0]}})
         return JSONResponse({"detail": "the database is unavailable or busy; nothing was stored, retry"},
                             status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(PydanticSerializationError)
+    async def _unserializable(_request: Request, exc: PydanticSerializationError) -> JSONResponse:
+        # pydantic validates free-form fields to any depth but serializes to 255 levels only
+        return JSONResponse({"detail": "the document is nested too deeply (or holds a value JSON cannot hold) to "
+                                       "be stored; nothing was stored"}, status_code=422)
 
     @app.exception_handler(RecursionError)
     async def _too_deep(_request: Request, _exc: RecursionError) -> JSONResponse:

@@ -8,10 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
 
 from acceldoctor.portal.api.deps import Limit, Offset, Reader, ReadSession, State, Uploader, WriteSession
-from acceldoctor.portal.api.errors import STATUS_ERRORS
+from acceldoctor.portal.api.errors import STATUS_ERRORS, Error
 from acceldoctor.portal.api.schemas import Page, ProblemTouchedOut, ReportOut, ReportSummaryOut, UploadOut
 from acceldoctor.portal.documents import UploadDocument
-from acceldoctor.portal.ingest import IngestError, ingest
+from acceldoctor.portal.ingest import IngestError, RunIdTaken, ingest
 from acceldoctor.portal.queries import get_report, list_reports
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=STATUS_ERRORS)
@@ -21,7 +21,8 @@ Kind = Literal["check", "stress", "explain", "compare"]
 
 @router.post("", status_code=201, response_model=UploadOut,
              responses={200: {"model": UploadOut, "description": "This run_id was stored before: nothing stored."},
-                        201: {"description": "Stored."}})
+                        201: {"description": "Stored."},
+                        409: {"model": Error, "description": "Another document is stored under this run_id."}})
 def upload_report(
     document: Annotated[UploadDocument, Body(description="A check or stress report, an explain result or a "
                                                          "comparison, as the CLI writes them with --json.")],
@@ -34,7 +35,7 @@ def upload_report(
         outcome = ingest(session, document, host)
     except IngestError as exc:
         state.counters.upload("rejected")
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(409 if isinstance(exc, RunIdTaken) else 422, str(exc)) from None
     session.commit()  # before answering: a 2xx means stored
     state.counters.upload("stored" if outcome.stored else "duplicate")
     if not outcome.stored:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from acceldoctor.portal.auth import verify_token
@@ -25,8 +26,11 @@ def login_page(request: Request, next: Annotated[str | None, Query(max_length=20
 async def login(request: Request):
     fields = await form_fields(request)
     token, next_path = fields.get("token", "").strip(), safe_next(fields.get("next"))
-    with request.app.state.portal.database.read_session() as session:
-        caller = verify_token(session, token) if token else None
+    def verify():  # in a worker thread: the event loop serves everyone else meanwhile
+        with request.app.state.portal.database.read_session() as session:
+            return verify_token(session, token) if token else None
+
+    caller = await run_in_threadpool(verify)
     if caller is None:
         return render(request, None, "login.html.j2", status_code=401, next=next_path,
                       error="That token is not valid (unknown, mistyped or revoked).",

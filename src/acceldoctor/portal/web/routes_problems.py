@@ -10,11 +10,12 @@ import json
 from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from acceldoctor.portal.api.deps import ReadSession, WriteSession
+from acceldoctor.portal.api.deps import ReadSession
 from acceldoctor.portal.api.schemas import FeedbackIn, ProblemStatus, Severity
 from acceldoctor.portal.db.models import StoredReport
 from acceldoctor.portal.feedback import file_feedback, get_feedback, list_feedback
@@ -61,10 +62,13 @@ async def change_status(request: Request, problem_id: ProblemId, view: Page):
     status = fields.get("status", "")
     if status not in STATUSES[:3]:  # "regressed" is the portal's own word, not a person's choice
         raise PageError(400, "Choose open, acknowledged or resolved.")
-    with request.app.state.portal.database.write_session() as session:
-        if not set_status(session, problem_id, status):
-            raise PageError(404, f"No problem {problem_id}.")
-        session.commit()
+    def write() -> None:  # in a worker thread: a write may wait for others, and must not stop the server
+        with request.app.state.portal.database.write_session() as session:
+            if not set_status(session, problem_id, status):
+                raise PageError(404, f"No problem {problem_id}.")
+            session.commit()
+
+    await run_in_threadpool(write)
     return _see_other(back)
 
 
@@ -76,10 +80,13 @@ async def comment(request: Request, problem_id: ProblemId, view: Page):
     body = fields.get("body", "").strip()
     if not body or len(body) > MAX_COMMENT:
         raise PageError(400, f"A comment needs between 1 and {MAX_COMMENT} characters.")
-    with request.app.state.portal.database.write_session() as session:
-        if add_comment(session, problem_id, caller.label, body) is None:
-            raise PageError(404, f"No problem {problem_id}.")
-        session.commit()
+    def write() -> None:  # in a worker thread, as above
+        with request.app.state.portal.database.write_session() as session:
+            if add_comment(session, problem_id, caller.label, body) is None:
+                raise PageError(404, f"No problem {problem_id}.")
+            session.commit()
+
+    await run_in_threadpool(write)
     return _see_other(back + "#comments")
 
 
@@ -122,19 +129,26 @@ def _feedback_input(session, fields: dict[str, str]) -> FeedbackIn:
 
 
 @router.post("/feedback/new")
-async def file_feedback_form(request: Request, view: Page, session: WriteSession):
+async def file_feedback_form(request: Request, view: Page):
     fields = await form_fields(request)
     caller = check_write(view, fields, request, "uploader", "/feedback/new")
-    try:
-        body = _feedback_input(session, fields)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        error = f"{'.'.join(str(p) for p in first.get('loc', ())) or 'form'}: {first.get('msg', 'invalid')}"
-    except ValueError as exc:
-        error = str(exc)
-    else:
-        filed = file_feedback(session, body, caller.label)
-        session.commit()
-        return _see_other(f"/feedback/{filed.id}")
+
+    def write() -> tuple[int | None, str | None]:  # in a worker thread: a write may wait for others
+        with request.app.state.portal.database.write_session() as session:
+            try:
+                body = _feedback_input(session, fields)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                return None, f"{'.'.join(str(p) for p in first.get('loc', ())) or 'form'}: " \
+                             f"{first.get('msg', 'invalid')}"
+            except ValueError as exc:
+                return None, str(exc)
+            filed = file_feedback(session, body, caller.label)
+            session.commit()
+            return filed.id, None
+
+    filed_id, error = await run_in_threadpool(write)
+    if filed_id is not None:
+        return _see_other(f"/feedback/{filed_id}")
     return render(request, view, "feedback_new.html.j2", status_code=400, fields=fields, error=error,
                   severities=SEVERITIES)
