@@ -27,6 +27,13 @@ from .test_ops import _parsed
      "<DURATION>, <DURATION>"),
     (grouping.replace_numbers, "element (3, 17) off by 4.5e-3 (12%) in float16", "element (<NUM>, <NUM>) off by "
      "<NUM> (<NUM>%) in float16"),
+    # an error's code says which error it is
+    (grouping.replace_numbers, "Xid 79 on GPU, Xid: 48, exit code 137, CUDA error 700, signal 9 after 3 tries",
+     "Xid 79 on GPU, Xid: 48, exit code 137, CUDA error 700, signal 9 after <NUM> tries"),
+    (grouping.replace_numbers, "relative error 0.015 (12 ULPs), error 3, status 1.5e-3",
+     "relative error <NUM> (<NUM> ULPs), error <NUM>, status <NUM>"),
+    (grouping.replace_device_names, "nvidia3 missing, port mlx5_0 down, davinci2", "nvidia<N> missing, port mlx5_<N> "
+     "down, davinci<N>"),
     (grouping.collapse_whitespace, "a  \t b\n c", "a b c"),
 ])
 def test_each_normalizer(normalize, text, expected):

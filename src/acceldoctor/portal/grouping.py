@@ -46,16 +46,32 @@ replace_paths = _substitution("replace_paths", r"(?:(?<=\s)|(?<=^)|(?<=[\"'(=:])
 replace_device_indices = _substitution(
     "replace_device_indices",
     r"\b((?:cuda|npu|xpu|hpu|mps|cpu|gpu|rank|device|card|chip|node)\s?[:#]?\s?)\d+\b", r"\1<N>", re.IGNORECASE)
+# nvidia3, mlx5_0, davinci2: device files and adapters named with their index.
+replace_device_names = _substitution(
+    "replace_device_names", r"\b(nvidia|davinci|renderD|mlx\d+_|hfi1_)\d+\b", r"\1<N>", re.IGNORECASE)
 replace_durations = _substitution(
     "replace_durations",
     r"(?<![\w.])\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|seconds?|secs?|s|minutes?|mins?|m|hours?|h)\b", "<DURATION>")
-replace_numbers = _substitution(
-    "replace_numbers", r"(?<![\w.<])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", "<NUM>")
+_NUMBER = re.compile(r"(\b(?:xid|errno|code|signal|sig|status|(?:cuda|hip|nccl|hccl|acl|ze)\s+error)\b\s*[:=#]?\s*)?"
+                     r"(?<![\w.<])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", re.IGNORECASE)
+
+
+def replace_numbers(text: str) -> str:
+    """Numbers become <NUM>, but not an error's integer code: `Xid 79` (fell off the bus) and `Xid 48` (an ECC
+    error), `exit code 137` and `exit code 1`, `CUDA error 700` are different failures (a "relative error 0.01" is a
+    measurement, and goes)."""
+    def replace(found: re.Match) -> str:
+        number = found.group(0)[len(found.group(1) or ""):]
+        keep = found.group(1) and not any(c in number for c in ".eE")
+        return found.group(0) if keep else (found.group(1) or "") + "<NUM>"
+
+    return _NUMBER.sub(replace, text)
 collapse_whitespace = _substitution("collapse_whitespace", r"\s+", " ")
 
 NORMALIZERS: tuple[Normalizer, ...] = (
     strip_ansi, replace_timestamps, replace_uuids, replace_pci_addresses, replace_ip_addresses, replace_hex,
-    replace_paths, replace_device_indices, replace_durations, replace_numbers, collapse_whitespace)
+    replace_paths, replace_device_indices, replace_device_names, replace_durations, replace_numbers,
+    collapse_whitespace)
 
 
 def normalize_message(text: str, normalizers: tuple[Normalizer, ...] = NORMALIZERS) -> str:
