@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 
 from fastapi import FastAPI, HTTPException
@@ -53,19 +54,24 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+# What a portal token looks like in its header (auth.py: adp_<public id>_<secret>), checked before a body is read.
+_BEARER_TOKEN = re.compile(rb"Bearer adp_[A-Za-z0-9-]+_[A-Za-z0-9_-]+")
+
+
 class TokenBeforeBody:
-    """A write without any Authorization header is refused before its body is read: FastAPI reads and parses a body
-    before it runs the dependencies that check the token, and a stranger should not make the server parse 16 MiB.
-    (The token itself is still checked by the routes' dependencies.)"""
+    """A write without an Authorization header holding something shaped like a portal token is refused before its
+    body is read: FastAPI reads and parses a body before it runs the dependencies that check the token, and a
+    stranger should not make the server parse 16 MiB. (The token itself is checked by the routes' dependencies.)"""
 
     def __init__(self, app: ASGIApp):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] == "http" and scope["method"] in WRITE_METHODS and scope["path"].startswith("/api/")
-                and not any(name == b"authorization" for name, _ in scope.get("headers", []))):
-            return await _send_json(send, 401, "a token is needed: send the header `Authorization: Bearer TOKEN`",
-                                    [(b"www-authenticate", b"Bearer")])
+        if scope["type"] == "http" and scope["method"] in WRITE_METHODS and scope["path"].startswith("/api/"):
+            given = [value for name, value in scope.get("headers", []) if name == b"authorization"]
+            if not given or not _BEARER_TOKEN.fullmatch(given[0].strip()) or len(given[0]) > 220:
+                return await _send_json(send, 401, "a valid token is needed: send the header `Authorization: "
+                                        "Bearer TOKEN`", [(b"www-authenticate", b"Bearer")])
         await self.app(scope, receive, send)
 
 
