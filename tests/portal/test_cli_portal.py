@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +53,31 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"acceldoctor serve did not become healthy: {log.read_text()}")
 
 
+def create_token(db: str, role: str, name: str) -> str:
+    """`acceldoctor portal token create`: the token, alone on the last line of what it prints."""
+    created = run_cli("portal", "token", "create", "--role", role, "--db", db, "--name", name)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("adp_") and " " not in token
+    return token
+
+
+@contextlib.contextmanager
+def running_portal(db: str, folder: Path) -> Iterator[str]:
+    """A real `acceldoctor serve` on a free port (its log in folder/serve.log) until the block ends: its URL."""
+    port, log = free_port(), folder / "serve.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "acceldoctor", "serve", "--db", db, "--port", str(port)],
+                                   stdout=sink, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def one_line_error(proc: subprocess.CompletedProcess, *words: str) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -66,21 +93,9 @@ def served(request, tmp_path_factory):
     else:
         db = request.getfixturevalue("postgres_url")
         _empty_postgres(db).dispose()
-    created = run_cli("portal", "token", "create", "--role", "admin", "--db", db, "--name", "ci")
-    assert created.returncode == 0, created.stderr
-    token = created.stdout.strip().splitlines()[-1]
-    assert token.startswith("adp_") and " " not in token
-    port, log = free_port(), folder / "serve.log"
-    with log.open("w") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "acceldoctor", "serve", "--db", db, "--port", str(port)],
-                                   stdout=sink, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, process, log)
-        yield Served(url, token, log)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    token = create_token(db, "admin", "ci")
+    with running_portal(db, folder) as url:
+        yield Served(url, token, folder / "serve.log")
 
 
 def test_upload_stores_once_and_says_what_it_stored(served, tmp_path):

@@ -40,7 +40,8 @@ def looks_like_error(line: str) -> bool:
 Step = Callable[[str], str]
 
 
-def _sub(name: str, pattern: str, placeholder: str, flags: int = 0) -> Step:
+def regex_step(name: str, pattern: str, placeholder: str, flags: int = 0) -> Step:
+    """A normalizing step named `name` that replaces every match of `pattern` (the portal's grouping uses it too)."""
     regex = re.compile(pattern, flags)
 
     def step(text: str) -> str:
@@ -50,22 +51,23 @@ def _sub(name: str, pattern: str, placeholder: str, flags: int = 0) -> Step:
     return step
 
 
-strip_ansi = _sub("strip_ansi", r"\x1b\[[0-9;]*[A-Za-z]", "")
-replace_timestamps = _sub("replace_timestamps", 
+strip_ansi = regex_step("strip_ansi", r"\x1b\[[0-9;]*[A-Za-z]", "")
+replace_timestamps = regex_step("replace_timestamps", 
     r"\d{4}-\d{2}-\d{2}[-T ]\d{2}:\d{2}:\d{2}(?:[.,:]\d+)*(?:Z|[+-]\d{2}:?\d{2})?"
     r"|\b[IWEF]\d{4} \d{2}:\d{2}:\d{2}(?:\.\d+)?"
     r"|\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{1,2} \d{2}:\d{2}:\d{2}"
     r"|^\[\s*\d+\.\d+\]", "<TIME>")
-replace_uuids = _sub(
+replace_uuids = regex_step(
     "replace_uuids", r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<UUID>", re.IGNORECASE)
-replace_hex = _sub("replace_hex", r"\b0x[0-9a-f]+\b|\b[0-9a-f]{12,}\b", "<HEX>", re.IGNORECASE)
-replace_ips = _sub("replace_ips", r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "<IP>")
-replace_pci = _sub("replace_pci", r"\b[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.\d\b", "<PCI>", re.IGNORECASE)
-replace_paths = _sub("replace_paths", r"(?:(?<=\s)|(?<=^)|(?<=[\"'(=]))(?:/[\w.@+-]+)+/?", "<PATH>")
-replace_quoted = _sub("replace_quoted", r"'[^'\n]{1,200}'|\"[^\"\n]{1,200}\"", "<STR>")
-replace_rank_prefixes = _sub("replace_rank_prefixes", r"\[rank\s*\d+\]", "[rank<NUM>]", re.IGNORECASE)
-replace_numbers = _sub("replace_numbers", r"(?<![A-Za-z])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?", "<NUM>", re.IGNORECASE)
-collapse_spaces = _sub("collapse_spaces", r"\s+", " ")
+replace_hex = regex_step("replace_hex", r"\b0x[0-9a-f]+\b|\b[0-9a-f]{12,}\b", "<HEX>", re.IGNORECASE)
+replace_ips = regex_step("replace_ips", r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "<IP>")
+replace_pci = regex_step("replace_pci", r"\b[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.\d\b", "<PCI>", re.IGNORECASE)
+replace_paths = regex_step("replace_paths", r"(?:(?<=\s)|(?<=^)|(?<=[\"'(=]))(?:/[\w.@+-]+)+/?", "<PATH>")
+replace_quoted = regex_step("replace_quoted", r"'[^'\n]{1,200}'|\"[^\"\n]{1,200}\"", "<STR>")
+replace_rank_prefixes = regex_step("replace_rank_prefixes", r"\[rank\s*\d+\]", "[rank<NUM>]", re.IGNORECASE)
+replace_numbers = regex_step("replace_numbers", r"(?<![A-Za-z])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?", "<NUM>",
+                             re.IGNORECASE)
+collapse_spaces = regex_step("collapse_spaces", r"\s+", " ")
 
 PIPELINE: tuple[Step, ...] = (strip_ansi, replace_timestamps, replace_uuids, replace_pci, replace_ips, replace_hex,
                               replace_paths, replace_quoted, replace_rank_prefixes, replace_numbers,

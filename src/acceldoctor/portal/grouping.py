@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from acceldoctor.explain.unrecognized import regex_step, strip_ansi
 from acceldoctor.portal.documents import CompareUpload, ExplainUpload, ReportUpload
 from acceldoctor.report.model import PROBLEM_STATUSES
 
@@ -21,35 +22,24 @@ Normalizer = Callable[[str], str]
 MAX_TITLE_CHARS = 500
 
 
-def _substitution(name: str, pattern: str, replacement: str, flags: int = 0) -> Normalizer:
-    regex = re.compile(pattern, flags)
-
-    def normalize(text: str) -> str:
-        return regex.sub(replacement, text)
-
-    normalize.__name__ = normalize.__qualname__ = name
-    return normalize
-
-
-strip_ansi = _substitution("strip_ansi", r"\x1b\[[0-9;]*[A-Za-z]", "")
-replace_timestamps = _substitution(
+replace_timestamps = regex_step(
     "replace_timestamps", r"\d{4}-\d{2}-\d{2}[-T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?", "<TIME>")
-replace_uuids = _substitution(
+replace_uuids = regex_step(
     "replace_uuids", r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<UUID>", re.IGNORECASE)
-replace_pci_addresses = _substitution(
+replace_pci_addresses = regex_step(
     "replace_pci_addresses", r"\b(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\b", "<PCI>", re.IGNORECASE)
-replace_ip_addresses = _substitution("replace_ip_addresses", r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "<IP>")
-replace_hex = _substitution("replace_hex", r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)[0-9a-f]{12,}\b", "<HEX>",
+replace_ip_addresses = regex_step("replace_ip_addresses", r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "<IP>")
+replace_hex = regex_step("replace_hex", r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)[0-9a-f]{12,}\b", "<HEX>",
                             re.IGNORECASE)
-replace_paths = _substitution("replace_paths", r"(?:(?<=\s)|(?<=^)|(?<=[\"'(=:]))(?:~?/[\w.@+-]+)+/?", "<PATH>")
+replace_paths = regex_step("replace_paths", r"(?:(?<=\s)|(?<=^)|(?<=[\"'(=:]))(?:~?/[\w.@+-]+)+/?", "<PATH>")
 # cuda:3, npu:0, rank 5, GPU 2, device #1, rank3: which device or rank failed is where, not what.
-replace_device_indices = _substitution(
+replace_device_indices = regex_step(
     "replace_device_indices",
     r"\b((?:cuda|npu|xpu|hpu|mps|cpu|gpu|rank|device|card|chip|node)\s?[:#]?\s?)\d+\b", r"\1<N>", re.IGNORECASE)
 # nvidia3, mlx5_0, davinci2: device files and adapters named with their index.
-replace_device_names = _substitution(
+replace_device_names = regex_step(
     "replace_device_names", r"\b(nvidia|davinci|renderD|mlx\d+_|hfi1_)\d+\b", r"\1<N>", re.IGNORECASE)
-replace_durations = _substitution(
+replace_durations = regex_step(
     "replace_durations",
     r"(?<![\w.])\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|seconds?|secs?|s|minutes?|mins?|m|hours?|h)\b", "<DURATION>")
 _NUMBER = re.compile(r"(\b(?:xid|errno|code|signal|sig|status|(?:cuda|hip|nccl|hccl|acl|ze)\s+error)\b\s*[:=#]?\s*)?"
@@ -66,7 +56,7 @@ def replace_numbers(text: str) -> str:
         return found.group(0) if keep else (found.group(1) or "") + "<NUM>"
 
     return _NUMBER.sub(replace, text)
-collapse_whitespace = _substitution("collapse_whitespace", r"\s+", " ")
+collapse_whitespace = regex_step("collapse_whitespace", r"\s+", " ")
 
 NORMALIZERS: tuple[Normalizer, ...] = (
     strip_ansi, replace_timestamps, replace_uuids, replace_pci_addresses, replace_ip_addresses, replace_hex,

@@ -13,15 +13,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_cli
 from tests.portal.conftest import failing, make_report
-from tests.portal.test_cli_portal import _wait_healthy, free_port
+from tests.portal.test_cli_portal import create_token, running_portal
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[test]'")
 
@@ -45,17 +43,12 @@ class Served:
         self.url, self.tokens, self.run_ids = url, tokens, run_ids
 
 
-def _token(db: str, role: str) -> str:
-    created = run_cli("portal", "token", "create", "--role", role, "--db", db, "--name", f"{role} in browser")
-    assert created.returncode == 0, created.stderr
-    return created.stdout.strip().splitlines()[-1]
-
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser-portal")
     db = f"sqlite:///{folder / 'portal.db'}"
-    tokens = {role: _token(db, role) for role in ("uploader", "engineer")}
+    tokens = {role: create_token(db, role, f"{role} in browser") for role in ("uploader", "engineer")}
     reports = {
         "gpu-good-01": make_report("gpu-good-01"),
         "gpu-bad-02": make_report("gpu-bad-02", results=[failing()]),
@@ -67,19 +60,10 @@ def served(tmp_path_factory):
         path = folder / f"report-{k}.json"
         path.write_text(json.dumps(report))
         files.append(str(path))
-    port, log = free_port(), folder / "serve.log"
-    with log.open("w") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "acceldoctor", "serve", "--db", db, "--port", str(port)],
-                                   stdout=sink, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, process, log)
+    with running_portal(db, folder) as url:
         uploaded = run_cli("upload", *files, "--url", url, "--token", tokens["uploader"])
         assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
         yield Served(url, tokens, {host: r["run_id"] for host, r in reports.items()})
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
