@@ -135,8 +135,9 @@ def reduction_length(dump, record) -> int:
     recorder saw them, and from its shapes. 1 where the shapes make no sense."""
     try:
         inputs = [r.shape for r in dump.inputs_of(record)]
-        outputs = [r.shape for r in dump.outputs_of(record)]
-        index = next((i for i, r in enumerate(dump.outputs_of(record)) if r.key == record.key), 0)
+        produced = dump.outputs_of(record)
+        outputs = [r.shape for r in produced]
+        index = next((i for i, r in enumerate(produced) if r.key == record.key), 0)
         if record.op is not None:
             return op_reduction_length(record.op, inputs, outputs, index)
         entry = _module_contraction(dump, record.module)
