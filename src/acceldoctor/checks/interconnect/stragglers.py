@@ -23,16 +23,22 @@ def _shares_cores(setting, ctx: CheckContext) -> bool:
 
 
 def _time_compute(ctx: CheckContext, *, one_at_a_time: bool) -> list[float]:
-    """This rank's timings; one rank after another when they would otherwise compete for the same cores."""
+    """This rank's timings; ranks take turns when they would otherwise compete for the same cores.
+
+    Turns go round one product at a time (rank 0, 1, 2, 0, 1, 2, ...) rather than one rank's whole series
+    after another's: a burst of other work on a shared host then lands on every rank's series alike instead
+    of making whichever rank was timing at that moment look like a straggler.
+    """
     repeats, size = int(ctx.params["repeats"]), int(ctx.params["size"])
     if not one_at_a_time:
         return time_local_compute(ctx.device, repeats, size=size)
     turn = torch.zeros(1, device=ctx.device)
     mine: list[float] = []
-    for rank in range(ctx.group.world_size):
-        if rank == ctx.group.rank:
-            mine = time_local_compute(ctx.device, repeats, size=size)
-        dist.all_reduce(turn)  # the next rank starts when this one is done
+    for round_index in range(repeats):
+        for rank in range(ctx.group.world_size):
+            if rank == ctx.group.rank:
+                mine += time_local_compute(ctx.device, 1, size=size, warmup=1 if round_index == 0 else 0)
+            dist.all_reduce(turn)  # the next rank starts when this one is done
     return mine
 
 
