@@ -2,14 +2,14 @@
 
 For each backend (a fresh SQLite file; a fresh PostgreSQL database, created for the run and dropped after) it starts
 `acceldoctor serve` as a subprocess, creates tokens with `acceldoctor portal token create`, and has --clients
-threads (one keep-alive HTTP connection each) upload --reports distinct reports between them. The reports are made
-from one real `acceldoctor check --json` report (run once at start, or --template FILE): each gets its own run_id,
-one of a few hundred hostnames, a start time spread over weeks, metric values with noise; a few percent fail with
-messages that group into a handful of problems. A few percent of the reports are sent again (a retrying client):
-they must be answered 200 and stored once. A 503 or a dropped connection is retried with backoff, as a real client
-does, and counted. Afterwards it pages through GET /api/v1/reports (every run_id present exactly once) and
-GET /api/v1/problems (the expected problems, with one event per failing result), and times the fleet page GET /
-(warmed up, then the median and p90 of --page-requests requests) against the 300 ms target.
+threads (one keep-alive HTTP connection each) upload --reports distinct documents between them: mostly check reports,
+and explain results and comparisons as nodes send them (portal_load_documents.py makes them, each a variation of a
+real document acceldoctor makes at start-up; --template FILE gives the check report). A few percent of the documents
+are sent again (a retrying client): they must be answered 200 and stored once under the same run_id. A 503 or a
+dropped connection is retried with backoff, as a real client does, and counted. Afterwards it pages through
+GET /api/v1/reports (every document present exactly once) and GET /api/v1/problems (the expected problems; every
+event a 201 answer announced is in one, and one per failing check result), and times the fleet page GET / (warmed
+up, then the median and p90 of --page-requests requests) against the 300 ms target.
 
     python benchmarks/portal_load.py [--reports 10000] [--clients 32] [--postgres URL] [--template FILE] [--quick]
 
@@ -20,7 +20,6 @@ only SQLite runs. Exit status 1 when a report was lost or duplicated, or a probl
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import queue
@@ -35,79 +34,20 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
+from portal_load_documents import (
+    failure_of,
+    is_failing,
+    kind_of,
+    make_document,
+    make_templates,
+    run_id_of,
+)
 
-PROBLEM_STATUSES = ("fail", "timeout", "crash")
-FAILURE_RATE = 0.04
 RESEND_RATE = 0.03
 PAGE_TARGET_MS = 300.0
-# (check, status, message): each varies only in numbers, devices and durations, so each is one problem.
-FAILURES = (
-    ("correctness.matmul", "fail", "float16 matmul wrong at element ({i}, {j}) on {device}: off by {n} ULPs"),
-    ("environment.memory_pattern", "fail", "memory pattern 0x{hex} read back wrong at offset {n} on {device}"),
-    ("determinism.reduction", "fail", "reduction gave {n} different sums over 8 runs of {i} elements"),
-    ("correctness.attention", "timeout", "attention did not finish in {s:.1f} s on {device} (hung)"),
-)
-BASE_TIME = datetime(2026, 11, 28, tzinfo=timezone.utc)
-
-
-# ---- reports -------------------------------------------------------------------------------------------------
-
-def make_template(path: Path | None, quick: bool) -> dict:
-    """A real report: --template FILE, or `acceldoctor check --device cpu --json` run once now."""
-    if path is not None:
-        return json.loads(path.read_text())
-    out = Path(tempfile.mkdtemp(prefix="portal-load-")) / "template.json"
-    command = ["acceldoctor", "check", "--device", "cpu", "--level", "quick", "--json", str(out)]
-    if quick:
-        command += ["-k", "correctness.matmul", "-k", "environment.*"]
-    print(f"making the template report: {' '.join(command)}", flush=True)
-    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=900)
-    return json.loads(out.read_text())
-
-
-def run_id_of(seed: int, index: int) -> str:
-    return f"load-{seed}-{index:06d}-{random.Random(seed * 1_000_003 + index).getrandbits(64):016x}"
-
-
-def is_failing(seed: int, index: int) -> bool:
-    return random.Random(f"{seed}:{index}:fail").random() < FAILURE_RATE
-
-
-def failure_of(seed: int, index: int) -> tuple[str, str, str]:
-    return random.Random(f"{seed}:{index}:kind").choice(FAILURES)
-
-
-def make_report(template: dict, seed: int, index: int, nodes: int) -> dict:
-    """Report `index` of the run: deterministic, so a resent report is the same document."""
-    rng = random.Random(seed * 7_919 + index)
-    report = copy.deepcopy(template)
-    report["run_id"] = run_id_of(seed, index)
-    report["host"]["hostname"] = f"node-{rng.randrange(nodes):04d}"
-    started = BASE_TIME - timedelta(seconds=rng.uniform(0, 6 * 7 * 86_400))
-    report["started_at"] = started.isoformat()
-    report["finished_at"] = (started + timedelta(seconds=rng.uniform(20, 90))).isoformat()
-    for result in report["results"]:
-        result["status"], result["duration_s"] = "pass", round(rng.uniform(0.05, 5.0), 3)
-        for metric in result["metrics"]:
-            if isinstance(metric.get("value"), (int, float)) and not isinstance(metric["value"], bool):
-                metric["value"] = metric["value"] * (1 + rng.gauss(0, 0.02))
-    if is_failing(seed, index) and report["results"]:
-        check, status, message = failure_of(seed, index)
-        device = report["devices"][0]["id"] if report["devices"] else "cpu"
-        result = report["results"][rng.randrange(len(report["results"]))]
-        result.update(check=check, status=status, device=device, doc=check, message=message.format(
-            i=rng.randrange(1, 4096), j=rng.randrange(1, 4096), n=rng.randrange(2, 10**6), device=device,
-            hex=f"{rng.getrandbits(32):08x}", s=rng.uniform(30, 600)))
-    summary: dict[str, int] = {}
-    for result in report["results"]:
-        summary[result["status"]] = summary.get(result["status"], 0) + 1
-    report["summary"] = summary
-    report["exit_code"] = 1 if any(r["status"] in PROBLEM_STATUSES for r in report["results"]) else 0
-    return report
 
 
 # ---- the server ----------------------------------------------------------------------------------------------
@@ -183,15 +123,33 @@ class Tally:
     already: int = 0
     retries: int = 0
     errors: list[str] = field(default_factory=list)
+    # what the server said it stored for each document index: run_id (derived by the server for explain and
+    # compare results) and the events a first (201) upload added
+    answered: dict[int, set[str]] = field(default_factory=dict)
+    events_created: int = 0
+    created_by_kind: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def record(self, index: int, kind: str, response: httpx.Response) -> None:
+        answer = response.json()
+        with self.lock:
+            self.answered.setdefault(index, set()).add(answer["run_id"])
+            if response.status_code == 201:
+                self.created += 1
+                self.events_created += answer["events"]
+                self.created_by_kind[kind] = self.created_by_kind.get(kind, 0) + 1
+            else:
+                self.already += 1
 
-def upload_one(client: httpx.Client, body: bytes, tally: Tally, attempts: int = 8) -> None:
+
+def upload_one(client: httpx.Client, body: bytes, host: str | None, index: int, kind: str, tally: Tally,
+               attempts: int = 8) -> None:
     delay = 0.1
+    params = {"host": host} if host else None
     for attempt in range(attempts):
         began = time.perf_counter()
         try:
-            response = client.post("/api/v1/reports", content=body)
+            response = client.post("/api/v1/reports", content=body, params=params)
         except httpx.TransportError as exc:
             outcome, wait = f"transport: {exc!r}", delay
         else:
@@ -199,9 +157,7 @@ def upload_one(client: httpx.Client, body: bytes, tally: Tally, attempts: int = 
             with tally.lock:
                 tally.latencies.append(elapsed)
             if response.status_code in (200, 201):
-                with tally.lock:
-                    tally.created += response.status_code == 201
-                    tally.already += response.status_code == 200
+                tally.record(index, kind, response)
                 return
             if response.status_code != 503:
                 with tally.lock:
@@ -227,7 +183,7 @@ def job_order(reports: int, seed: int) -> tuple[list[int], int]:
     return jobs, len(resent)
 
 
-def run_load(url: str, token: str, template: dict, args) -> tuple[Tally, float, int]:
+def run_load(url: str, token: str, templates: dict[str, dict], args) -> tuple[Tally, float, int]:
     jobs, resent = job_order(args.reports, args.seed)
     work: queue.Queue[int] = queue.Queue()
     for index in jobs:
@@ -242,8 +198,8 @@ def run_load(url: str, token: str, template: dict, args) -> tuple[Tally, float, 
                     index = work.get_nowait()
                 except queue.Empty:
                     return
-                body = json.dumps(make_report(template, args.seed, index, args.nodes)).encode()
-                upload_one(client, body, tally)
+                document, host = make_document(templates, args.seed, index, args.nodes)
+                upload_one(client, json.dumps(document).encode(), host, index, kind_of(args.seed, index), tally)
 
     threads = [threading.Thread(target=client_loop) for _ in range(args.clients)]
     began = time.perf_counter()
@@ -267,20 +223,51 @@ def stored_run_ids(client: httpx.Client) -> tuple[list[str], int]:
             return run_ids, total
 
 
-def expected_problems(args) -> tuple[set[str], int]:
-    failing = [i for i in range(args.reports) if is_failing(args.seed, i)]
+def expected_check_problems(args) -> tuple[set[str], int]:
+    failing = [i for i in range(args.reports) if kind_of(args.seed, i) == "check" and is_failing(args.seed, i)]
     return {failure_of(args.seed, i)[2] for i in failing}, len(failing)
 
 
-def verify(client: httpx.Client, args) -> dict:
+def expected_other_problems(templates: dict[str, dict], args) -> int:
+    """Explain and compare problems: each finding and unrecognized error of the log is one problem whichever log
+    it was read from, and the flipped bit is one problem whichever dumps it was found in."""
+    kinds = {kind_of(args.seed, i) for i in range(args.reports)}
+    divergent = any(kind_of(args.seed, i) == "compare" and i % 2 for i in range(args.reports))
+    explain = templates["explain"]
+    return (len(explain["findings"]) + len(explain["unrecognized"])) * ("explain" in kinds) + divergent
+
+
+def all_problems(client: httpx.Client, **filters) -> list[dict]:
+    items: list[dict] = []
+    while True:
+        page = client.get("/api/v1/problems", params={"limit": 200, "offset": len(items), **filters})
+        page = page.raise_for_status().json()
+        items += page["items"]
+        if not page["items"] or len(items) >= page["total"]:
+            return items
+
+
+def verify(client: httpx.Client, tally: Tally, templates: dict[str, dict], args) -> dict:
+    """Every document stored exactly once under the run_id the server answered, and every event in a problem."""
     run_ids, total = stored_run_ids(client)
-    sent = {run_id_of(args.seed, i) for i in range(args.reports)}
+    sent = set()
+    for index in range(args.reports):
+        answered = tally.answered.get(index, set())
+        if kind_of(args.seed, index) == "check":
+            answered = answered | {run_id_of(args.seed, index)}
+        sent |= answered
     seen = set(run_ids)
-    problems = client.get("/api/v1/problems", params={"limit": 500}).raise_for_status().json()
-    kinds, failing = expected_problems(args)
+    inconsistent = sum(len(ids) > 1 for ids in tally.answered.values())  # a resend answered with another run_id
+    problems = all_problems(client)
+    check_problems = all_problems(client, kind="result")
+    kinds, failing = expected_check_problems(args)
     return {"total": total, "lost": len(sent - seen), "duplicated": len(run_ids) - len(seen),
-            "unexpected": len(seen - sent), "problems": problems["total"], "problems_expected": len(kinds),
-            "events": sum(p["count"] for p in problems["items"]), "events_expected": failing}
+            "unexpected": len(seen - sent), "inconsistent": inconsistent,
+            "problems": len(problems),
+            "problems_expected": len(kinds) + expected_other_problems(templates, args),
+            "check_problems": len(check_problems), "check_problems_expected": len(kinds),
+            "check_events": sum(p["count"] for p in check_problems), "check_events_expected": failing,
+            "events": sum(p["count"] for p in problems), "events_expected": tally.events_created}
 
 
 def time_fleet_page(client: httpx.Client, requests: int) -> tuple[str, list[float]]:
@@ -302,13 +289,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def run_backend(name: str, db: str, template: dict, args, workdir: Path) -> dict:
+def run_backend(name: str, db: str, templates: dict[str, dict], args, workdir: Path) -> dict:
     uploader, admin = create_token(db, "uploader"), create_token(db, "admin")
     server = Server(db, workdir / f"{name}-server.log")
     try:
-        tally, wall, resent = run_load(server.url, uploader, template, args)
+        tally, wall, resent = run_load(server.url, uploader, templates, args)
         with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin}"}, timeout=120) as client:
-            check = verify(client, args)
+            check = verify(client, tally, templates, args)
             page, page_ms = time_fleet_page(client, args.page_requests)
     finally:
         server.stop()
@@ -323,12 +310,16 @@ def print_backend(r: dict, args) -> None:
     print(f"  wall {r['wall']:.1f} s, {args.reports / r['wall']:.1f} reports/s")
     print(f"  latency ms: p50 {percentile(ms, .5):.1f}  p90 {percentile(ms, .9):.1f}  p99 {percentile(ms, .99):.1f}"
           f"  max {max(ms, default=float('nan')):.1f}")
-    print(f"  answers: 201 x{t.created}, 200 x{t.already}, retries {t.retries}, errors {len(t.errors)}")
+    by_kind = ", ".join(f"{kind} {count}" for kind, count in sorted(t.created_by_kind.items()))
+    print(f"  answers: 201 x{t.created} ({by_kind}), 200 x{t.already}, retries {t.retries}, "
+          f"errors {len(t.errors)}")
     for error in t.errors[:5]:
         print(f"    {error}")
-    print(f"  stored {r['total']}: lost {r['lost']}, duplicated {r['duplicated']}, unexpected {r['unexpected']}")
-    print(f"  problems {r['problems']} (expected {r['problems_expected']}), events {r['events']} "
-          f"(expected {r['events_expected']})")
+    print(f"  stored {r['total']}: lost {r['lost']}, duplicated {r['duplicated']}, unexpected {r['unexpected']}, "
+          f"resends answered with another run_id {r['inconsistent']}")
+    print(f"  problems {r['problems']} (expected {r['problems_expected']}; from check reports {r['check_problems']},"
+          f" expected {r['check_problems_expected']}), events {r['events']} (the 201 answers added "
+          f"{r['events_expected']}; from check reports {r['check_events']}, expected {r['check_events_expected']})")
     label = "fleet page GET /" if r["page"] == "/" else "fleet page missing (GET / not 200); GET /api/v1/nodes"
     median = statistics.median(page)
     print(f"  {label}: median {median:.1f} ms, p90 {percentile(page, .9):.1f} ms over {len(page)} requests "
@@ -337,8 +328,10 @@ def print_backend(r: dict, args) -> None:
 
 def failed(r: dict) -> bool:
     t = r["tally"]
-    return bool(r["lost"] or r["duplicated"] or r["unexpected"] or t.errors or t.created != r["total"]
-                or r["problems"] != r["problems_expected"] or r["events"] != r["events_expected"])
+    return bool(r["lost"] or r["duplicated"] or r["unexpected"] or r["inconsistent"] or t.errors
+                or t.created != r["total"] or r["problems"] != r["problems_expected"]
+                or r["check_problems"] != r["check_problems_expected"] or r["events"] != r["events_expected"]
+                or r["check_events"] != r["check_events_expected"])
 
 
 def main() -> int:
@@ -355,14 +348,16 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.reports, args.clients = min(args.reports, 500), min(args.clients, 8)
-    template = make_template(args.template, args.quick)
-    print(f"template: {len(template['results'])} results, "
-          f"{sum(len(r['metrics']) for r in template['results'])} metrics, {len(json.dumps(template))} bytes")
+    templates = make_templates(args.template, args.quick)
+    check = templates["check"]
+    print(f"check template: {len(check['results'])} results, {sum(len(r['metrics']) for r in check['results'])} "
+          f"metrics, {len(json.dumps(check))} bytes; explain {len(json.dumps(templates['explain']))} bytes, "
+          f"compare {len(json.dumps(templates['compare_bad']))} bytes")
     workdir = Path(tempfile.mkdtemp(prefix="portal-load-"))
     results = []
     try:
         if args.backend in ("sqlite", "both"):
-            results.append(run_backend("sqlite", f"sqlite:///{workdir / 'portal.db'}", template, args, workdir))
+            results.append(run_backend("sqlite", f"sqlite:///{workdir / 'portal.db'}", templates, args, workdir))
             print_backend(results[-1], args)
         if args.backend in ("postgresql", "both"):
             if not args.postgres:
@@ -370,7 +365,7 @@ def main() -> int:
             else:
                 url, drop = create_postgres_database(args.postgres)
                 try:
-                    results.append(run_backend("postgresql", url, template, args, workdir))
+                    results.append(run_backend("postgresql", url, templates, args, workdir))
                     print_backend(results[-1], args)
                 finally:
                     drop()
