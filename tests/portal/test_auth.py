@@ -4,6 +4,7 @@ routes are taken from the app's route table, so a route added later is tested to
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 from fastapi.routing import APIRoute
@@ -148,3 +149,36 @@ def test_a_header_that_is_no_portal_token_is_refused_before_the_body_is_parsed(p
                                   headers={"Authorization": header, "Content-Type": "application/json"})
     assert response.status_code == 401 and "token" in response.json()["detail"], response.text
     assert portal.count(StoredReport) == 0
+
+
+@pytest.mark.parametrize("which", ["unknown", "wrong secret", "revoked"])
+def test_a_well_shaped_wrong_token_is_refused_before_the_body_is_read(make_portal, which):
+    # the token is checked before the body is read: a stranger's 1 MB (or malformed) body gets 401, not 413 or 422
+    portal = make_portal(max_body_bytes=4096)
+    if which == "unknown":
+        token = "adp_0123456789ab_" + "x" * 43
+    elif which == "wrong secret":
+        token = portal.tokens["uploader"].rsplit("_", 1)[0] + "_" + "x" * 43
+    else:
+        created = portal.client.post("/api/v1/tokens", json={"role": "uploader"}, headers=portal.headers("admin"))
+        token = created.json()["token"]
+        assert portal.client.delete(f"/api/v1/tokens/{created.json()['id']}",
+                                    headers=portal.headers("admin")).status_code == 200
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    for body in (b'{"schema": "acceldoctor.report/1"' + b" " * 2**20, b"{not json", json.dumps(make_report()).encode()):
+        response = portal.client.post("/api/v1/reports", content=body, headers=headers)
+        assert response.status_code == 401 and "token" in response.json()["detail"], response.text
+        assert response.headers["www-authenticate"] == "Bearer"
+    assert portal.count(StoredReport) == 0
+
+
+def test_a_token_whose_role_may_not_write_there_is_refused_before_the_body_is_read(portal):
+    portal.upload(make_report(results=[("correctness.matmul", "cuda:0", "fail", "wrong")]))
+    problem = portal.get("/api/v1/problems")["items"][0]["id"]
+    for body in (b"{not json", b'{"status": "resolved"}'):
+        response = portal.client.patch(f"/api/v1/problems/{problem}", content=body, headers={
+            **portal.headers("uploader"), "Content-Type": "application/json"})
+        assert response.status_code == 403 and "engineer" in response.json()["detail"], response.text
+    assert portal.get(f"/api/v1/problems/{problem}")["status"] == "open"
+    assert portal.client.patch(f"/api/v1/problems/{problem}", content=b"{not json", headers={
+        **portal.headers("engineer"), "Content-Type": "application/json"}).status_code == 422  # may write: body read

@@ -6,6 +6,7 @@ import json
 import logging
 from datetime import datetime, timedelta, timezone
 
+from acceldoctor.portal.client import describe_upload
 from acceldoctor.portal.db.models import Event, ResultMetric, Sighting, StoredReport
 from acceldoctor.portal.ingest import ingest
 from acceldoctor.portal.logs import JsonLineFormatter
@@ -13,6 +14,7 @@ from acceldoctor.portal.metrics import _label
 from acceldoctor.portal.retention import delete_expired
 
 from .conftest import DEVICE_MODEL, failing, make_report
+from .test_ingest import OOM_FINDING, explain_document
 
 
 def test_healthz_needs_no_token(portal):
@@ -57,6 +59,33 @@ def test_retention_deletes_old_reports_and_keeps_problem_counts(portal):
     assert delete_expired(portal.database, retention_days=1) == 1
     assert portal.get("/api/v1/nodes/node-a")["latest_report"] is None
     assert portal.get("/api/v1/problems")["items"][0]["count"] == 2
+
+
+def test_a_report_uploaded_again_after_retention_deleted_it_is_not_counted_again(portal):
+    report = make_report("node-a", results=[failing()])
+    assert portal.upload(report).status_code == 201
+    assert delete_expired(portal.database, retention_days=30, now=datetime.now(timezone.utc) + timedelta(days=31)) == 1
+    again = portal.upload(report)  # e.g. `acceldoctor upload *.json` over an old directory
+    assert again.status_code == 200, again.text
+    assert again.json()["stored"] is False and again.json()["expired_at"] is not None
+    assert "retention" in describe_upload("report.json", again.json())
+    assert portal.count(StoredReport) == 0 and portal.count(Event) == 0
+    assert portal.get("/api/v1/reports")["total"] == 0
+    assert portal.get("/api/v1/problems")["items"][0]["count"] == 1
+    assert portal.get("/api/v1/nodes/node-a")["latest_report"] is None
+    changed = make_report("node-a", run_id=report["run_id"], results=[failing(message="another failure")])
+    assert portal.upload(changed).status_code == 409  # as for a stored run_id: a retry is the same document
+    assert portal.count(StoredReport) == 0
+
+
+def test_an_explain_result_uploaded_again_after_retention_deleted_it_is_not_counted_again(portal):
+    document = explain_document(OOM_FINDING)
+    assert portal.upload(document, host="node-a").status_code == 201
+    assert delete_expired(portal.database, retention_days=1, now=datetime.now(timezone.utc) + timedelta(days=2)) == 1
+    again = portal.upload(document, host="node-a")
+    assert again.status_code == 200 and again.json()["expired_at"] is not None, again.text
+    assert portal.get("/api/v1/problems")["items"][0]["count"] == 1
+    assert portal.upload(document, host="node-b").status_code == 201  # the same result from another node counts
 
 
 def _parsed(report: dict):

@@ -7,16 +7,20 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import Iterator
 
 from fastapi import FastAPI, HTTPException
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from acceldoctor import __version__
 from acceldoctor.portal.api import feedback, fleet, ops, problems, reports, tokens
-from acceldoctor.portal.api.deps import PortalState
+from acceldoctor.portal.api.deps import INVALID_TOKEN, PortalState, required_role, role_refusal
 from acceldoctor.portal.api.errors import install_error_handlers
 from acceldoctor.portal.api.responses import HtmlSafeJSONResponse, json_bytes
+from acceldoctor.portal.auth import Caller, Role, verify_token
 from acceldoctor.portal.db.engine import Database
 from acceldoctor.portal.logs import log_request
 from acceldoctor.portal.metrics import ProcessCounters
@@ -56,23 +60,60 @@ class BodyLimit:
 
 # What a portal token looks like in its header (auth.py: adp_<public id>_<secret>), checked before a body is read.
 _BEARER_TOKEN = re.compile(rb"Bearer adp_[A-Za-z0-9-]+_[A-Za-z0-9_-]+")
+_NO_TOKEN = "a valid token is needed: send the header `Authorization: Bearer TOKEN`"
+_ASK_FOR_BEARER = [(b"www-authenticate", b"Bearer")]
+
+
+def _api_routes(routes) -> Iterator[APIRoute]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):  # FastAPI >= 0.12x keeps an included router whole
+            yield from _api_routes(route.original_router.routes)
 
 
 class TokenBeforeBody:
-    """A write without an Authorization header holding something shaped like a portal token is refused before its
-    body is read: FastAPI reads and parses a body before it runs the dependencies that check the token, and a
-    stranger should not make the server parse 16 MiB. (The token itself is checked by the routes' dependencies.)"""
+    """A write to the API is refused before its body is read unless its token is valid and its role may make that
+    write: FastAPI reads and parses a body (up to --max-body-mb) before it runs the dependencies that check the token,
+    and a stranger, or a token that may not write there, should not make the server read and parse 16 MiB. This is
+    only an early no: the routes' dependencies still check every request and decide."""
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
+    def __init__(self, app: ASGIApp, state: PortalState, routes: list):
+        self.app, self.state = app, state
+        self.write_roles = [(route, required_role(route)) for route in _api_routes(routes)
+                            if route.methods & WRITE_METHODS]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in WRITE_METHODS and scope["path"].startswith("/api/"):
-            given = [value for name, value in scope.get("headers", []) if name == b"authorization"]
-            if not given or not _BEARER_TOKEN.fullmatch(given[0].strip()) or len(given[0]) > 220:
-                return await _send_json(send, 401, "a valid token is needed: send the header `Authorization: "
-                                        "Bearer TOKEN`", [(b"www-authenticate", b"Bearer")])
+            refusal = await self._refusal(scope)
+            if refusal is not None:
+                return await _send_json(send, *refusal)
         await self.app(scope, receive, send)
+
+    async def _refusal(self, scope: Scope) -> tuple[int, str, list] | None:
+        given = [value.strip() for name, value in scope.get("headers", []) if name == b"authorization"]
+        if not given or len(given[0]) > 220 or not _BEARER_TOKEN.fullmatch(given[0]):
+            return 401, _NO_TOKEN, _ASK_FOR_BEARER
+        try:  # in a thread: the event loop serves other requests while the database answers
+            caller = await run_in_threadpool(self._verify, given[0].removeprefix(b"Bearer ").decode("ascii"))
+        except SQLAlchemyError:
+            return None  # the database is unavailable: the route answers 503 as it does for any request
+        if caller is None:
+            return 401, INVALID_TOKEN, _ASK_FOR_BEARER
+        needed = self._role_for(scope["method"], scope["path"])
+        if needed is not None and not caller.role.allows(needed):
+            return 403, role_refusal(needed, caller), []
+        return None
+
+    def _verify(self, token: str) -> Caller | None:
+        with self.state.database.read_session() as session:
+            return verify_token(session, token)
+
+    def _role_for(self, method: str, path: str) -> Role | None:
+        for route, role in self.write_roles:
+            if method in route.methods and route.path_regex.match(path):
+                return role
+        return None  # no such route: the router answers 404 or 405 without reading the body
 
 
 async def _send_json(send: Send, status: int, detail: str, headers: list | None = None) -> None:
@@ -147,6 +188,6 @@ def create_app(settings: PortalSettings, database: Database | None = None) -> Fa
     install_error_handlers(app)
     install_pages(app)  # the server-rendered pages (acceldoctor/portal/web), after the API's error handlers
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(TokenBeforeBody)
+    app.add_middleware(TokenBeforeBody, state=state, routes=app.routes)
     app.add_middleware(RequestLog, counters=state.counters)
     return app

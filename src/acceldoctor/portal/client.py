@@ -145,6 +145,9 @@ def describe_upload(path: str, answer: dict) -> str:
     if "run_id" not in answer or "stored" not in answer:
         raise PortalError(f"{path}: the portal's answer does not say what it stored: is --url the portal?")
     if not answer.get("stored", True):
+        if answer.get("expired_at"):
+            return (f"{path}: already received as {answer.get('run_id')}, and deleted by the portal's retention on "
+                    f"{str(answer['expired_at'])[:10]} (nothing stored again)")
         return f"{path}: already stored as {answer.get('run_id')} (nothing stored twice)"
     problems = answer.get("problems") or []
     new = sum(1 for p in problems if p.get("new"))

@@ -3,24 +3,31 @@ into problems. One transaction; the caller commits before answering, so an ackno
 
 Rows that concurrent uploads share (a node, a device, a problem, a sighting) are written with INSERT ... ON CONFLICT
 and counters are incremented in SQL, in a fixed order (by key), so that two uploads neither lose an increment nor
-deadlock. An upload whose run_id is already stored stores nothing (a retried upload).
+deadlock. An upload whose run_id is already stored stores nothing (a retried upload), and neither does one whose
+run_id retention deleted (expired_reports): its events are still counted in its problems.
+
+A node's clock is believed up to the time the server received the report (plus an allowed skew): a report dated
+ahead would otherwise stay its node's latest and its problems' last seen until that date.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, case, insert, literal, select, update
+from sqlalchemy import and_, case, cast, insert, literal, null, select, union_all, update
 from sqlalchemy.orm import Session
 
 from acceldoctor.portal.db.models import (
     Device,
     Event,
+    ExpiredReport,
     Node,
     Problem,
     ResultMetric,
@@ -32,7 +39,10 @@ from acceldoctor.portal.db.models import (
 )
 from acceldoctor.portal.documents import CompareUpload, ExplainUpload, ReportUpload, kind_of
 from acceldoctor.portal.grouping import EventDraft, events_of
+from acceldoctor.portal.settings import DEFAULT_MAX_CLOCK_SKEW_S
 from acceldoctor.portal.upsert import insert_for
+
+log = logging.getLogger("acceldoctor.portal")
 
 Document = ReportUpload | ExplainUpload | CompareUpload
 # A bulk ORM insert leaves a None value's column out of that row's INSERT, so rows differing in which values are None
@@ -45,10 +55,12 @@ class IngestError(ValueError):
 
 
 class RunIdTaken(IngestError):
-    """Another document is stored under this run_id: a retry is the same document, this is not."""
+    """Another document was received under this run_id: a retry is the same document, this is not."""
+
 
 # Ids the portal derives for explain results and comparisons: a report may not take one in advance.
 DERIVED_PREFIXES = ("explain-", "compare-")
+MAX_HOSTNAME = 255  # nodes.hostname
 
 
 @dataclass
@@ -66,7 +78,8 @@ class IngestOutcome:
     run_id: str
     kind: str
     host: str
-    stored: bool  # False: this run_id was stored before, nothing was stored now
+    stored: bool  # False: this run_id was received before, nothing was stored now
+    expired_at: datetime | None = None  # when retention deleted this run_id, received before (then stored is False)
     results: int = 0
     metrics: int = 0
     events: int = 0
@@ -93,6 +106,28 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+def _unaddressable(value: str) -> str | None:
+    """Why a run id or hostname could not be read back as the one path segment of /api/v1/reports/{run_id},
+    /api/v1/nodes/{hostname} and their pages; None when it can. Real ones always can (a uuid4 hex; the kernel's
+    hostname): a report edited by hand or a slip in `upload --host` cannot, and is refused rather than stored where
+    nobody can open it."""
+    if "/" in value:  # even sent as %2F: the server decodes the path before it routes it
+        return "holds a '/', which cannot be part of a URL path segment"
+    if value in (".", ".."):
+        return "is a dot segment, which URLs resolve away"
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        return "holds a control character"
+    return None
+
+
+def _check_hostname(hostname: str, field: str) -> None:
+    reason = "is empty" if not hostname.strip() else _unaddressable(hostname)
+    if reason is None and len(hostname) > MAX_HOSTNAME:
+        reason = f"is longer than {MAX_HOSTNAME} characters"
+    if reason is not None:
+        raise IngestError(f"{field} {hostname[:100]!r} {reason}; nothing was stored")
+
+
 def identify(document: Document, host: str | None) -> tuple[str, str]:
     """(run_id, host). Explain and compare documents have neither: the client names its host, and the id is the hash
     of host and content, so a retried upload has the same id and the same result from two nodes counts twice."""
@@ -100,37 +135,63 @@ def identify(document: Document, host: str | None) -> tuple[str, str]:
         if document.run_id.startswith(DERIVED_PREFIXES):
             raise IngestError(f"run_id {document.run_id!r} starts like the ids the portal gives explain results and "
                               "comparisons; a report's run_id may not")
+        if (reason := _unaddressable(document.run_id)) is not None:
+            raise IngestError(f"run_id {document.run_id!r} {reason}; nothing was stored")
+        _check_hostname(document.host.hostname, "host.hostname")
         return document.run_id, document.host.hostname
     host = (host or "").strip()
     if not host:
         raise IngestError(f"uploading {kind_of(document)} results needs the node's hostname: add ?host=HOSTNAME "
                           "(acceldoctor upload adds it)")
+    _check_hostname(host, "the host parameter")
     digest = hashlib.sha256(f"{host}\n{canonical_json(document)}".encode()).hexdigest()
     return f"{kind_of(document)}-{digest[:32]}", host
 
 
-def ingest(session: Session, document: Document, host: str | None = None, now: datetime | None = None
-           ) -> IngestOutcome:
+def _received_before(session: Session, run_id: str) -> tuple[str, datetime | None] | None:
+    """(content sha256, when retention deleted it or None) of this run_id if it was received before; one query."""
+    stored = select(StoredReport.content_sha256, cast(null(), UTCDateTime()).label("expired_at")) \
+        .where(StoredReport.run_id == run_id)
+    expired = select(ExpiredReport.content_sha256, ExpiredReport.deleted_at).where(ExpiredReport.run_id == run_id)
+    row = session.execute(union_all(stored, expired).limit(1)).first()
+    return None if row is None else (row[0], row[1])
+
+
+def believable_time(claimed: datetime | None, received: datetime, max_skew: timedelta) -> datetime | None:
+    """A node's time, unless it is later than the server received the report plus the allowed skew: then the
+    receive time, the latest the run can truly have been. The stored document keeps what the node said."""
+    return received if claimed is not None and claimed > received + max_skew else claimed
+
+
+def ingest(session: Session, document: Document, host: str | None = None, now: datetime | None = None,
+           max_clock_skew: timedelta = timedelta(seconds=DEFAULT_MAX_CLOCK_SKEW_S)) -> IngestOutcome:
     now = now or utcnow()
     run_id, hostname = identify(document, host)
     kind = kind_of(document)
     canonical = canonical_json(document)
     digest = hashlib.sha256(canonical.encode()).hexdigest()
-    stored_digest = session.scalar(select(StoredReport.content_sha256).where(StoredReport.run_id == run_id))
-    if stored_digest is not None:
+    before = _received_before(session, run_id)
+    if before is not None:
+        stored_digest, expired_at = before
         if stored_digest != digest:
-            raise RunIdTaken(f"another document is already stored as run_id {run_id!r}; a retried upload is the "
-                             "same document (run ids are unique per run)")
-        return IngestOutcome(run_id, kind, hostname, stored=False)
+            where = "was stored (and has since expired)" if expired_at else "is already stored"
+            raise RunIdTaken(f"another document {where} as run_id {run_id!r}; a retried upload is the same document "
+                             "(run ids are unique per run)")
+        return IngestOutcome(run_id, kind, hostname, stored=False, expired_at=expired_at)
     node_id = _upsert_node(session, hostname, document, now)
-    if isinstance(document, ReportUpload):
-        _upsert_devices(session, node_id, document, now)
-    started = (parse_time(document.started_at) if isinstance(document, ReportUpload) else None) or now
     report = isinstance(document, ReportUpload)
+    if report:
+        _upsert_devices(session, node_id, document, now)
+    claimed = parse_time(document.started_at) if report else None
+    started = believable_time(claimed, now, max_clock_skew) or now
+    if started != (claimed or now):
+        log.warning("clock ahead", extra={"fields": {"run_id": run_id, "host": hostname,
+                                                     "started_at": document.started_at}})
     inserted = session.execute(
         insert_for(session, StoredReport).values(
             run_id=run_id, kind=kind, schema=document.schema_, node_id=node_id, started_at=started,
-            finished_at=parse_time(document.finished_at) if report else None, received_at=now,
+            finished_at=believable_time(parse_time(document.finished_at), now, max_clock_skew) if report else None,
+            received_at=now,
             exit_code=_exit_code(document), summary=document.summary if report else None,
             result_count=len(document.results) if report else 0, event_count=0,
             content_sha256=digest, document=canonical,

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_MAX_BODY_BYTES = 16 * 2**20
+# How far ahead of the server's clock a node's may be before its report's times are not believed (ingest.py).
+DEFAULT_MAX_CLOCK_SKEW_S = 300.0
 
 
 def data_directory() -> Path:
@@ -50,3 +52,4 @@ class PortalSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     retention_days: int | None = None  # None: keep everything
     retention_interval_s: float = 3600.0
+    max_clock_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -48,6 +49,13 @@ ReadSession = Annotated[Session, Depends(read_session)]
 WriteSession = Annotated[Session, Depends(write_session)]
 
 
+INVALID_TOKEN = "the token is not valid (unknown, malformed or revoked)"
+
+
+def role_refusal(needed: Role, caller: Caller) -> str:
+    return f"this needs the {needed.value} role (or higher); the token is {caller.role.value}"
+
+
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
@@ -58,7 +66,7 @@ def _authenticate(state: PortalState, credentials: HTTPAuthorizationCredentials 
     with state.database.read_session() as session:
         caller = verify_token(session, credentials.credentials)
     if caller is None:
-        raise _unauthorized("the token is not valid (unknown, malformed or revoked)")
+        raise _unauthorized(INVALID_TOKEN)
     return caller
 
 
@@ -69,7 +77,7 @@ def require(role: Role):
     def dependency(state: State, credentials: Credentials) -> Caller:
         caller = _authenticate(state, credentials)
         if not caller.role.allows(role):
-            raise HTTPException(403, f"this needs the {role.value} role (or higher); the token is {caller.role.value}")
+            raise HTTPException(403, role_refusal(role, caller))
         return caller
 
     dependency.required_role = role
@@ -88,6 +96,17 @@ Reader = Annotated[Caller | None, Depends(reader)]
 Uploader = Annotated[Caller, Depends(require(Role.UPLOADER))]
 Engineer = Annotated[Caller, Depends(require(Role.ENGINEER))]
 Admin = Annotated[Caller, Depends(require(Role.ADMIN))]
+
+
+def required_role(route: APIRoute) -> Role | None:
+    """The role a route's require(...) dependency asks for; None for a read, or a route without one."""
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dependency = stack.pop()
+        if hasattr(dependency.call, "required_role"):
+            return dependency.call.required_role
+        stack.extend(dependency.dependencies)
+    return None
 
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
@@ -20,9 +21,10 @@ Kind = Literal["check", "stress", "explain", "compare"]
 
 
 @router.post("", status_code=201, response_model=UploadOut,
-             responses={200: {"model": UploadOut, "description": "This run_id was stored before: nothing stored."},
+             responses={200: {"model": UploadOut, "description": "This run_id was received before (and is stored, "
+                              "or retention deleted it: then `expired_at` says when): nothing stored."},
                         201: {"description": "Stored."},
-                        409: {"model": Error, "description": "Another document is stored under this run_id."}})
+                        409: {"model": Error, "description": "Another document was received under this run_id."}})
 def upload_report(
     document: Annotated[UploadDocument, Body(description="A check or stress report, an explain result or a "
                                                          "comparison, as the CLI writes them with --json.")],
@@ -32,7 +34,7 @@ def upload_report(
         "(which do not name it); ignored for check and stress reports, which do.")] = None,
 ) -> UploadOut:
     try:
-        outcome = ingest(session, document, host)
+        outcome = ingest(session, document, host, max_clock_skew=timedelta(seconds=state.settings.max_clock_skew_s))
     except IngestError as exc:
         state.counters.upload("rejected")
         raise HTTPException(409 if isinstance(exc, RunIdTaken) else 422, str(exc)) from None
@@ -41,8 +43,10 @@ def upload_report(
     if not outcome.stored:
         response.status_code = 200
     log.info("upload", extra={"fields": {"run_id": outcome.run_id, "kind": outcome.kind, "host": outcome.host,
-                                         "stored": outcome.stored, "events": outcome.events, "token": caller.label}})
+                                         "stored": outcome.stored, "expired": outcome.expired_at is not None,
+                                         "events": outcome.events, "token": caller.label}})
     return UploadOut(run_id=outcome.run_id, kind=outcome.kind, host=outcome.host, stored=outcome.stored,
+                     expired_at=outcome.expired_at,
                      results=outcome.results, metrics=outcome.metrics, events=outcome.events,
                      problems=[ProblemTouchedOut(**vars(p)) for p in outcome.problems])
 

@@ -45,7 +45,10 @@ class UploadOut(BaseModel):
     run_id: str
     kind: Literal["check", "stress", "explain", "compare"]
     host: str
-    stored: bool = Field(description="False when this run_id was already stored: nothing was stored again.")
+    stored: bool = Field(description="False when this run_id was received before: nothing was stored again.")
+    expired_at: datetime | None = Field(
+        None, description="When this run_id, received before, was deleted by retention (--retention-days): it is "
+        "not stored again, as its events are still counted in their problems.")
     results: int
     metrics: int
     events: int

@@ -145,6 +145,18 @@ class StoredReport(Base):
     node: Mapped[Node] = relationship(foreign_keys=[node_id])
 
 
+class ExpiredReport(Base):
+    """A report retention deleted, remembered by run_id so that uploading it again stores nothing: problems keep
+    their counts past retention, so storing it again would count its events twice. A few hundred bytes a report."""
+
+    __tablename__ = "expired_reports"
+
+    run_id: Mapped[str] = mapped_column(SafeString(200), primary_key=True)
+    content_sha256: Mapped[str] = mapped_column(SafeString(64))  # a retry is the same document: another is a 409
+    received_at: Mapped[datetime]
+    deleted_at: Mapped[datetime]
+
+
 class ResultRow(Base):
     __tablename__ = "results"
 
