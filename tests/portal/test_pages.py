@@ -140,27 +140,6 @@ def test_pages_need_a_login_unless_public_read(make_portal):
     assert "reading without login" in public.client.get("/problems").text
 
 
-def test_login_keeps_the_token_in_a_strict_httponly_cookie(portal):
-    client = portal.client
-    refused = client.post("/login", data={"token": "adp_x_y", "next": "/problems"}, follow_redirects=False)
-    assert refused.status_code == 401 and "not valid" in refused.text and "set-cookie" not in refused.headers
-    done = client.post("/login", data={"token": portal.tokens["engineer"], "next": "/problems"},
-                       follow_redirects=False)
-    assert done.status_code == 303 and done.headers["location"] == "/problems"
-    cookie = done.headers["set-cookie"]
-    assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
-    assert "Secure" not in cookie  # plain http in the test; https sets it
-    assert "engineer tester (engineer)" in client.get("/").text
-    for evil in ("//evil.example/x", "https://evil.example", "/\\evil.example"):
-        response = client.post("/login", data={"token": portal.tokens["engineer"], "next": evil},
-                               follow_redirects=False)
-        assert response.headers["location"] == "/"
-    out = client.post("/logout", follow_redirects=False)
-    assert out.status_code == 303 and 'acceldoctor_token=""' in out.headers["set-cookie"]
-    client.cookies.clear()
-    assert client.get("/", follow_redirects=False).status_code == 303
-
-
 def _problem(portal) -> int:
     portal.upload(make_report("node-a", results=[failing()]))
     with portal.database.read_session() as session:
@@ -218,7 +197,7 @@ def test_forms_that_write_need_the_role_and_the_csrf_token(make_portal):
     assert "looking at it" in shown and "engineer tester" in shown and "Change status" in shown
 
 
-PAGE_WRITES_WITHOUT_LOGIN = {"/login", "/logout"}  # logging in needs no login; logging out harms no one
+PAGE_WRITES_WITHOUT_LOGIN = {"/login"}  # logging in needs no login (it has its own lock: test_pages_login.py)
 
 
 def _page_write_routes(app) -> list[str]:
@@ -301,3 +280,52 @@ def test_the_fleet_table_is_paginated(portal):
     first, last = page(portal, "/"), page(portal, "/?offset=50")
     assert first.count('class="node-row"') == 50 and "1–50 of 55" in first and 'href="/?offset=50"' in first
     assert last.count('class="node-row"') == 5 and "51–55 of 55" in last and 'href="/nodes/n054"' in last
+
+
+def _problems_shown(html: str) -> list[str]:
+    return re.findall(r'<a href="/problems/\d+"><strong>([^<]+)</strong>', html)
+
+
+def test_the_fleet_counts_every_unresolved_problem_and_links_to_them(portal):
+    """An operator reads the card as "problems someone still has to deal with": open, acknowledged and regressed
+    all count, resolved does not; the card's link lists the same problems, and so does a node's count."""
+    checks = {"check.open": "open", "check.acknowledged": "acknowledged", "check.regressed": "regressed",
+              "check.resolved": "resolved"}
+    portal.upload(make_report("node-a", results=[failing(check) for check in checks]))
+    with portal.database.write_session() as session:
+        for problem in session.query(Problem):
+            problem.status = checks[problem.key]
+        session.commit()
+    fleet = page(portal, "/")
+    card = re.search(r'<a class="card card-problems" href="([^"]+)"[^>]*><span class="card-count">(\d+)</span>'
+                     r'<span class="card-label">([^<]+)</span>', fleet)
+    assert card.group(2, 3) == ("3", "unresolved problems")
+    listed = page(portal, card.group(1).replace("&amp;", "&"))
+    assert sorted(_problems_shown(listed)) == ["check.acknowledged", "check.open", "check.regressed"]
+    assert '<option value="unresolved" selected>' in listed
+    node_link = re.search(r'<td class="num"><a href="(/problems\?[^"]+)">(\d+)</a></td>', fleet)
+    assert node_link.group(2) == "3" and "unresolved problems" in fleet
+    assert len(_problems_shown(page(portal, node_link.group(1).replace("&amp;", "&")))) == 3
+
+
+def test_the_problems_list_filters_by_status_kind_and_device_model_and_pages(portal):
+    from .test_ingest import compare_document
+
+    portal.upload(make_report("node-x1", results=[failing(f"x1.check{k:02d}") for k in range(52)]))
+    portal.upload(make_report("node-y2", model="Other Chip Y2", results=[failing("y2.check")]))
+    portal.upload(compare_document(), host="node-x1")
+    everything = page(portal, "/problems")
+    assert "54 problems" in everything and everything.count('class="problem-row"') == 50
+    assert '<option value="Other Chip Y2">' in everything and '<option value="divergence">' in everything
+    y2 = page(portal, "/problems?model=Other+Chip+Y2")
+    assert _problems_shown(y2) == ["y2.check"] and '<option value="Other Chip Y2" selected>' in y2
+    assert _problems_shown(page(portal, "/problems?kind=divergence")) == ["layers.3.attn"]
+    x1 = page(portal, "/problems?status=open&kind=result&model=Acme+Tensor+X1")
+    assert "52 problems" in x1 and "1–50 of 52" in x1
+    next_page = re.search(r'<a href="([^"]+)">next</a>', x1).group(1).replace("&amp;", "&")
+    assert next_page == "/problems?status=open&kind=result&model=Acme+Tensor+X1&offset=50"
+    second = page(portal, next_page)
+    assert len(_problems_shown(second)) == 2 and "51–52 of 52" in second
+    assert set(_problems_shown(second)) | set(_problems_shown(x1)) == {f"x1.check{k:02d}" for k in range(52)}
+    assert "No problem matches these filters" in page(portal, "/problems?status=resolved&kind=result")
+    assert "54 problems" in page(portal, "/problems?status=&kind=&model=")  # the form's "any": no filter

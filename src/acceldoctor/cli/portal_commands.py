@@ -66,6 +66,18 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def server_config(app, *, proxy_headers: bool, forwarded_allow_ips: str):
+    """uvicorn's configuration for `serve`. With proxy_headers, a request from one of forwarded_allow_ips (a TLS
+    proxy) has its scheme and client address taken from X-Forwarded-Proto and X-Forwarded-For: over https the
+    login cookie is then marked Secure, and the request log names the real client."""
+    import uvicorn
+
+    from acceldoctor.portal.logs import uvicorn_log_config
+
+    return uvicorn.Config(app, log_config=uvicorn_log_config(), access_log=False, lifespan="on",
+                          proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips)
+
+
 def serve(
     db: DbOption = None,
     host: Annotated[str, typer.Option(help="The address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
@@ -78,6 +90,19 @@ def serve(
         "counts are kept. Default: keep everything.")] = None,
     max_body_mb: Annotated[float, typer.Option(
         "--max-body-mb", min=0.001, help="Refuse request bodies larger than this (MiB).")] = 16.0,
+    max_clock_skew_s: Annotated[float, typer.Option(
+        "--max-clock-skew", metavar="SECONDS", min=0, help="How far ahead of this server's clock a node's clock may "
+        "be: a report dated later than its arrival plus this is taken as run when it arrived (the stored report "
+        "keeps its own times).")] = 300.0,
+    proxy_headers: Annotated[bool, typer.Option(
+        "--proxy-headers/--no-proxy-headers", help="Behind a reverse proxy that terminates TLS: take the scheme and "
+        "the client's address from X-Forwarded-Proto and X-Forwarded-For, from the addresses in "
+        "--forwarded-allow-ips only (so that the login cookie is marked Secure over https).")] = True,
+    forwarded_allow_ips: Annotated[str, typer.Option(
+        "--forwarded-allow-ips", metavar="IPS", envvar="FORWARDED_ALLOW_IPS", help="The proxies whose X-Forwarded-* "
+        "headers are believed: comma-separated addresses or networks (10.0.0.0/8). The default is a proxy on this "
+        "machine; * believes anyone, which is right only when nothing but the proxy can reach the port.")
+    ] = "127.0.0.1,::1",
 ) -> None:
     """Run the portal: nodes upload reports, failures are grouped into problems, developers file feedback.
 
@@ -87,22 +112,24 @@ def serve(
     import uvicorn
 
     from acceldoctor.portal.app import create_app
-    from acceldoctor.portal.logs import configure_logging, uvicorn_log_config
+    from acceldoctor.portal.logs import configure_logging
     from acceldoctor.portal.settings import PortalSettings, default_database_url, redacted
 
     url = db or default_database_url()
     database = open_database(url)
     settings = PortalSettings(database_url=database.url, public_read=public_read,
-                              max_body_bytes=int(max_body_mb * 2**20), retention_days=retention_days)
+                              max_body_bytes=int(max_body_mb * 2**20), retention_days=retention_days,
+                              max_clock_skew_s=max_clock_skew_s)
     sock = _listening_socket(host, port)
     configure_logging()
     import logging
 
     logging.getLogger("acceldoctor.portal").info("serving", extra={"fields": {
         "url": f"http://{host}:{sock.getsockname()[1]}", "database": redacted(url), "public_read": public_read,
-        "retention_days": retention_days}})
-    config = uvicorn.Config(create_app(settings, database), log_config=uvicorn_log_config(), access_log=False,
-                            lifespan="on")
+        "retention_days": retention_days,
+        "forwarded_allow_ips": forwarded_allow_ips if proxy_headers else None}})
+    config = server_config(create_app(settings, database), proxy_headers=proxy_headers,
+                           forwarded_allow_ips=forwarded_allow_ips)
     uvicorn.Server(config).run(sockets=[sock])
 
 

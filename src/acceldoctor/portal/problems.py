@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -49,19 +51,36 @@ def problem_out(problem: Problem, node_count: int, device_count: int, feedback_c
                       device_count=device_count or 0, feedback_count=feedback_count or 0)
 
 
-def list_problems(session: Session, *, limit: int, offset: int, status: str | None = None, kind: str | None = None,
-                  host: str | None = None) -> Page[ProblemOut]:
+@dataclass(frozen=True)
+class ProblemFilter:
+    """Which problems a list shows: `statuses` is one status or several (the pages' "unresolved"); None is any."""
+
+    statuses: tuple[str, ...] | None = None
+    kind: str | None = None
+    host: str | None = None
+    device_model: str | None = None
+
+
+def list_problems(session: Session, wanted: ProblemFilter, *, limit: int, offset: int) -> Page[ProblemOut]:
+    """Problems, the latest seen first: the API's list and the problems page."""
     query = _problem_rows()
-    if status is not None:
-        query = query.where(Problem.status == status)
-    if kind is not None:
-        query = query.where(Problem.kind == kind)
-    if host is not None:
+    if wanted.statuses is not None:
+        query = query.where(Problem.status.in_(wanted.statuses))
+    if wanted.kind is not None:
+        query = query.where(Problem.kind == wanted.kind)
+    if wanted.device_model is not None:
+        query = query.where(Problem.device_model == wanted.device_model)
+    if wanted.host is not None:
         query = query.where(Problem.id.in_(select(Sighting.problem_id).join(Node, Node.id == Sighting.node_id)
-                                           .where(Node.hostname == host)))
+                                           .where(Node.hostname == wanted.host)))
     total = session.scalar(select(func.count()).select_from(query.with_only_columns(Problem.id).subquery())) or 0
     rows = session.execute(query.order_by(Problem.last_seen.desc(), Problem.id.desc()).limit(limit).offset(offset))
     return Page(total=total, limit=limit, offset=offset, items=[problem_out(*row) for row in rows])
+
+
+def problem_device_models(session: Session) -> list[str]:
+    """The device models problems were seen on, for a filter's choices (a problem without a device has none)."""
+    return sorted(m for m in session.scalars(select(Problem.device_model).distinct()) if m)
 
 
 def problems_with_fingerprints(session: Session, fingerprints: list[str]) -> list[ProblemOut]:

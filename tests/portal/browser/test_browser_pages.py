@@ -12,36 +12,27 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_cli
+from tests.portal.browser.conftest import Served, log_in
 from tests.portal.conftest import failing, make_report
 from tests.portal.test_cli_portal import create_token, running_portal
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[test]'")
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[test]'")
 
-CHROMIUM = os.environ.get("ACCELDOCTOR_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 REPO = Path(__file__).resolve().parents[3]
 INJECTED = "<script>alert(1)</script>"
 INJECTED_ATTRIBUTE = '"><img src=x onerror=alert(1)>'
-TIMEOUT_MS = 15_000
+EVIL_HOST = "evil<script>alert(1)"  # a hostname may not hold "/" (the upload refuses it): an unclosed script
 
 
 def artifact_dir() -> Path:
     folder = Path(os.environ.get("ACCELDOCTOR_TEST_ARTIFACTS") or REPO / "test-artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-class Served:
-    def __init__(self, url: str, tokens: dict[str, str], run_ids: dict[str, str]):
-        self.url, self.tokens, self.run_ids = url, tokens, run_ids
-
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +43,7 @@ def served(tmp_path_factory):
     reports = {
         "gpu-good-01": make_report("gpu-good-01"),
         "gpu-bad-02": make_report("gpu-bad-02", results=[failing()]),
-        f"evil{INJECTED}": make_report(f"evil{INJECTED}", results=[
+        EVIL_HOST: make_report(EVIL_HOST, results=[
             ("correctness.softmax", "cuda:1", "fail", f"softmax says {INJECTED} and {INJECTED_ATTRIBUTE}")]),
     }
     files = []
@@ -64,40 +55,6 @@ def served(tmp_path_factory):
         uploaded = run_cli("upload", *files, "--url", url, "--token", tokens["uploader"])
         assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
         yield Served(url, tokens, {host: r["run_id"] for host, r in reports.items()})
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
-        reason = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}, and CI is set: the browser tests must run (.ci/run installs it)", pytrace=False)
-        pytest.skip(reason)
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    opened = context.new_page()
-    opened.dialogs, opened.csp_errors = [], []
-    opened.on("dialog", lambda dialog: (opened.dialogs.append(dialog.message), dialog.dismiss()))
-    opened.on("console", lambda message: opened.csp_errors.append(message.text)
-              if "Content Security Policy" in message.text else None)
-    yield opened
-    context.close()
-
-
-def log_in(page, served: Served, role: str, then: str = "/") -> None:
-    page.goto(served.url + then)
-    assert "/login" in page.url  # no public read: pages send a stranger to the login page
-    page.fill("input[name=token]", served.tokens[role])
-    page.click("button:has-text('Log in')")
-    page.wait_for_url(served.url + then)
 
 
 def test_a_person_triages_a_failing_node_in_the_browser(page, served):
@@ -156,7 +113,7 @@ def test_a_person_triages_a_failing_node_in_the_browser(page, served):
 
 def test_injected_script_is_shown_not_run(page, served):
     log_in(page, served, "engineer")
-    evil = page.get_by_role("link", name=f"evil{INJECTED}")
+    evil = page.get_by_role("link", name=EVIL_HOST)
     assert evil.is_visible()
     evil.click()
     page.wait_for_url(re.compile(r"/nodes/evil"))
@@ -173,10 +130,37 @@ def test_injected_script_is_shown_not_run(page, served):
     page.wait_for_url(re.compile(r"/feedback/\d+$"))
     assert page.get_by_text(f"title {INJECTED}").first.is_visible()
     assert page.get_by_text(f"RuntimeError: {INJECTED_ATTRIBUTE}").is_visible()
-    for path in ("/", "/problems", "/feedback", f"/reports/{served.run_ids[f'evil{INJECTED}']}"):
+    for path in ("/", "/problems", "/feedback", f"/reports/{served.run_ids[EVIL_HOST]}"):
         page.goto(served.url + path)
         # (a problem's title is normalized: its numbers are placeholders, so look for the start of the script)
         assert page.get_by_text("<script>alert(").first.is_visible(), path
     assert page.locator("img[src=x]").count() == 0
     assert page.dialogs == [], page.dialogs
     assert page.csp_errors == [], page.csp_errors
+
+
+def test_a_refused_triage_form_says_why_in_place(page, served):
+    """htmx posts the triage forms; when the server refuses (a stale security token, a login that is gone), the
+    form shows why, and the page, with what was typed, stays as it was."""
+    log_in(page, served, "engineer", "/problems?kind=result")
+    page.get_by_role("link", name=re.compile("correctness.matmul")).click()
+    page.wait_for_url(re.compile(r"/problems/\d+$"))
+    heading = page.locator("h1").inner_text()
+    status_form = page.locator("form", has=page.locator("button:has-text('Change status')"))
+    status_form.locator("input[name=csrf_token]").evaluate("input => { input.value = 'stale'; }")
+    page.select_option("select[name=status]", "resolved")
+    page.click("button:has-text('Change status')")
+    status_error = status_form.locator(".form-error")
+    status_error.filter(has_text="security token").wait_for()
+    assert page.locator("h1").inner_text() == heading and page.locator("h1 .pstatus-resolved").count() == 0
+
+    page.context.clear_cookies()  # logged out in another tab
+    page.fill("textarea[name=body]", "a long comment nobody wants to type twice")
+    page.click("button:has-text('Add comment')")
+    comment_error = page.locator("form", has=page.locator("textarea[name=body]")).locator(".form-error")
+    comment_error.filter(has_text="not logged in").wait_for()
+    assert page.input_value("textarea[name=body]") == "a long comment nobody wants to type twice"
+    assert page.locator("h1").inner_text() == heading and page.locator("nav.topnav").count() == 1
+    login_link = comment_error.get_by_role("link", name="Log in again")
+    assert re.search(r"/login\?next=%2Fproblems%2F\d+$", login_link.get_attribute("href"))
+    assert page.dialogs == [] and page.csp_errors == []

@@ -17,7 +17,14 @@ from acceldoctor.portal.api.schemas import (
     ProblemStatus,
     ProblemStatusIn,
 )
-from acceldoctor.portal.problems import add_comment, get_problem, list_comments, list_problems, set_status
+from acceldoctor.portal.problems import (
+    ProblemFilter,
+    add_comment,
+    get_problem,
+    list_comments,
+    list_problems,
+    set_status,
+)
 
 router = APIRouter(prefix="/api/v1/problems", tags=["problems"], responses=STATUS_ERRORS)
 
@@ -31,9 +38,12 @@ def problems(_caller: Reader, session: ReadSession, limit: Limit = 50, offset: O
              status: ProblemStatus | None = None,
              kind: Literal["result", "finding", "unrecognized", "divergence"] | None = None,
              host: Annotated[str | None, Query(max_length=255, description="Only problems seen on this node.")] = None,
+             device_model: Annotated[str | None, Query(max_length=255, description="Only problems of this device "
+                                                       "model.")] = None,
              ) -> Page[ProblemOut]:
     """Problems, most recently seen first."""
-    return list_problems(session, limit=limit, offset=offset, status=status, kind=kind, host=host)
+    wanted = ProblemFilter(statuses=(status,) if status else None, kind=kind, host=host, device_model=device_model)
+    return list_problems(session, wanted, limit=limit, offset=offset)
 
 
 @router.get("/{problem_id}", response_model=ProblemDetailOut)

@@ -27,7 +27,7 @@ from acceldoctor.portal.db.models import (
 
 STALE_AFTER = timedelta(days=7)  # a node silent this long is "stale", whatever its last report said
 HEALTHS = ("healthy", "warn", "problem", "stale", "unknown")
-OPEN_STATUSES = ("open", "acknowledged", "regressed")
+UNRESOLVED_STATUSES = ("open", "acknowledged", "regressed")  # every status but resolved
 PROBLEM_STATUSES = ("fail", "timeout", "crash")
 WARN_STATUSES = ("warn", "error")
 NODES_PER_PAGE = 50
@@ -58,7 +58,7 @@ class NodeLine:
     started_at: datetime | None
     exit_code: int | None
     models: list[str]
-    open_problems: int
+    unresolved_problems: int
 
 
 @dataclass
@@ -67,7 +67,7 @@ class Overview:
     total: int  # nodes in the (filtered) table
     nodes: list[NodeLine]
     models: list[tuple[str, dict[str, int]]]  # device model -> health -> devices
-    open_problems: int
+    unresolved_problems: int
     reports: int
 
 
@@ -81,11 +81,11 @@ def _node_health(now: datetime):
 def fleet_overview(session: Session, *, health: str | None, offset: int, limit: int = NODES_PER_PAGE) -> Overview:
     health_of = _node_health(utcnow())
     counts = dict(session.execute(select(health_of.c.health, func.count()).group_by(health_of.c.health)).all())
-    open_count = select(func.count(func.distinct(Sighting.problem_id))).join(
+    unresolved_count = select(func.count(func.distinct(Sighting.problem_id))).join(
         Problem, Problem.id == Sighting.problem_id).where(
-        Sighting.node_id == Node.id, Problem.status.in_(OPEN_STATUSES)).scalar_subquery()
+        Sighting.node_id == Node.id, Problem.status.in_(UNRESOLVED_STATUSES)).scalar_subquery()
     rows = (select(Node.id, Node.hostname, health_of.c.health, Node.last_seen, StoredReport.run_id,
-                   StoredReport.started_at, StoredReport.exit_code, open_count.label("open_problems"))
+                   StoredReport.started_at, StoredReport.exit_code, unresolved_count.label("unresolved_problems"))
             .join(health_of, health_of.c.node_id == Node.id)
             .outerjoin(StoredReport, StoredReport.id == Node.latest_report_id))
     if health:
@@ -104,14 +104,14 @@ def fleet_overview(session: Session, *, health: str | None, offset: int, limit: 
                      .group_by(Device.model, health_of.c.health).order_by(Device.model))
     for model, node_health, count in session.execute(device_health):
         by_model.setdefault(model, {})[node_health] = count
-    open_problems = session.scalar(select(func.count()).where(Problem.status.in_(OPEN_STATUSES))) or 0
+    unresolved_problems = session.scalar(select(func.count()).where(Problem.status.in_(UNRESOLVED_STATUSES))) or 0
     reports = session.scalar(select(func.count()).select_from(StoredReport)) or 0
     return Overview(
         counts={h: counts.get(h, 0) for h in HEALTHS},
         total=counts.get(health, 0) if health else sum(counts.values()),
         nodes=[NodeLine(r.hostname, r.health, r.last_seen, r.run_id, r.started_at, r.exit_code,
-                        models.get(r.id, []), r.open_problems or 0) for r in page],
-        models=sorted(by_model.items()), open_problems=open_problems, reports=reports)
+                        models.get(r.id, []), r.unresolved_problems or 0) for r in page],
+        models=sorted(by_model.items()), unresolved_problems=unresolved_problems, reports=reports)
 
 
 def node_health(session: Session, node_id: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -13,8 +13,9 @@ from sqlalchemy import select
 from acceldoctor.baseline.baseline import HIGHER_IS_BETTER_UNITS, LOWER_IS_BETTER_UNITS
 from acceldoctor.portal.api.deps import ReadSession
 from acceldoctor.portal.db.models import Node, ResultMetric, StoredReport
-from acceldoctor.portal.problems import list_problems
+from acceldoctor.portal.problems import ProblemFilter, list_problems
 from acceldoctor.portal.web import queries
+from acceldoctor.portal.web.params import Offset, choice, text
 from acceldoctor.portal.web.plots import group_by_model, outlier_rule, strip_plot, trend_chart
 from acceldoctor.portal.web.render import render, static_file
 from acceldoctor.portal.web.session import PageError, Viewer, viewer
@@ -23,8 +24,9 @@ from acceldoctor.report.model import Report
 
 router = APIRouter(include_in_schema=False)
 Page = Annotated[Viewer, Depends(viewer)]
-Offset = Annotated[int, Query(ge=0, le=10**9)]
-Text = Annotated[str | None, Query(max_length=255)]
+Text = text()
+HealthChoice = choice(queries.HEALTHS)
+Dtype = text(max_length=32)
 RUNS_PER_PAGE = 20
 TREND_UNITS = HIGHER_IS_BETTER_UNITS | LOWER_IS_BETTER_UNITS
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
@@ -41,8 +43,7 @@ def static(name: Annotated[str, Path(max_length=64)]) -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-def fleet(request: Request, view: Page, session: ReadSession, offset: Offset = 0,
-          health: Annotated[str | None, Query(pattern="^(healthy|warn|problem|stale|unknown)$")] = None):
+def fleet(request: Request, view: Page, session: ReadSession, offset: Offset = 0, health: HealthChoice = None):
     overview = queries.fleet_overview(session, health=health, offset=offset)
     return render(request, view, "fleet.html.j2", overview=overview, health=health, offset=offset,
                   limit=queries.NODES_PER_PAGE, stale_days=queries.STALE_AFTER.days)
@@ -64,7 +65,7 @@ def node_page(request: Request, hostname: Annotated[str, Path(max_length=255)], 
     newest = max((t for s in series for points in s.points.values() for t, _ in points), default=None)
     charts = [(s, trend_chart(s, newest)) for s in series]
     total_runs, runs = queries.node_runs(session, node.id, offset=runs_offset, limit=RUNS_PER_PAGE)
-    problems = list_problems(session, limit=50, offset=0, host=hostname)
+    problems = list_problems(session, ProblemFilter(host=hostname), limit=50, offset=0)
     return render(request, view, "node.html.j2", node=node, health=queries.node_health(session, node.id),
                   latest=latest, results=queries.latest_results(session, node.latest_report_id), charts=charts,
                   runs=runs, total_runs=total_runs, runs_offset=runs_offset, runs_limit=RUNS_PER_PAGE,
@@ -81,7 +82,7 @@ def _metric_choices(session) -> list[tuple[str, str, str | None]]:
 
 @router.get("/fleet/metric", response_class=HTMLResponse)
 def metric_page(request: Request, view: Page, session: ReadSession, check: Text = None, metric: Text = None,
-                dtype: Annotated[str | None, Query(max_length=32)] = None):
+                dtype: Dtype = None):
     if not check or not metric:
         return render(request, view, "metric.html.j2", check=None, metric=None, dtype=None,
                       choices=_metric_choices(session), groups=[], chart=None, dtypes=[], rule=outlier_rule())

@@ -7,7 +7,8 @@ htmx posts them and swaps the page's <main> in place. Each write checks the logi
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal, get_args
+from typing import Annotated, get_args
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -16,21 +17,33 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from acceldoctor.portal.api.deps import ReadSession
-from acceldoctor.portal.api.schemas import FeedbackIn, ProblemStatus, Severity
+from acceldoctor.portal.api.schemas import FeedbackIn, ProblemOut, ProblemStatus, Severity
 from acceldoctor.portal.db.models import StoredReport
 from acceldoctor.portal.feedback import file_feedback, get_feedback, list_feedback
-from acceldoctor.portal.problems import add_comment, get_problem, list_problems, set_status
+from acceldoctor.portal.problems import (
+    ProblemFilter,
+    add_comment,
+    get_problem,
+    list_problems,
+    problem_device_models,
+    set_status,
+)
+from acceldoctor.portal.web import queries
+from acceldoctor.portal.web.params import Offset, choice, text
 from acceldoctor.portal.web.render import render
 from acceldoctor.portal.web.session import PageError, Viewer, check_write, form_fields, viewer
 
 router = APIRouter(include_in_schema=False)
 Page = Annotated[Viewer, Depends(viewer)]
-Offset = Annotated[int, Query(ge=0, le=10**9)]
 ProblemId = Annotated[int, Path(ge=1, le=2**62)]
 PER_PAGE = 50
 STATUSES = get_args(ProblemStatus)
 SEVERITIES = get_args(Severity)
+KINDS = get_args(ProblemOut.model_fields["kind"].annotation)  # result, finding, unrecognized, divergence
 MAX_COMMENT = 20_000
+StatusChoice = choice(("unresolved", *STATUSES))  # unresolved: open, acknowledged or regressed
+KindChoice = choice(KINDS)
+Text = text()
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -38,12 +51,16 @@ def _see_other(url: str) -> RedirectResponse:
 
 
 @router.get("/problems", response_class=HTMLResponse)
-def problems_page(request: Request, view: Page, session: ReadSession, offset: Offset = 0,
-                  status: Annotated[Literal["open", "acknowledged", "resolved", "regressed"] | None, Query()] = None,
-                  host: Annotated[str | None, Query(max_length=255)] = None):
-    found = list_problems(session, limit=PER_PAGE, offset=offset, status=status, host=host or None)
-    return render(request, view, "problems.html.j2", problems=found, status=status, host=host or None,
-                  statuses=STATUSES, offset=offset, limit=PER_PAGE)
+def problems_page(request: Request, view: Page, session: ReadSession, offset: Offset = 0, status: StatusChoice = None,
+                  kind: KindChoice = None, model: Text = None, host: Text = None):
+    statuses = queries.UNRESOLVED_STATUSES if status == "unresolved" else (status,) if status else None
+    wanted = ProblemFilter(statuses=statuses, kind=kind, host=host, device_model=model)
+    found = list_problems(session, wanted, limit=PER_PAGE, offset=offset)
+    filters = {"status": status, "kind": kind, "model": model, "host": host}
+    chosen = {name: value for name, value in filters.items() if value}
+    return render(request, view, "problems.html.j2", problems=found, filters=filters, filtered=bool(chosen),
+                  page_url="/problems" + (f"?{urlencode(chosen)}" if chosen else ""), statuses=STATUSES,
+                  kinds=KINDS, models=problem_device_models(session), offset=offset, limit=PER_PAGE)
 
 
 @router.get("/problems/{problem_id}", response_class=HTMLResponse)

@@ -5,15 +5,27 @@ The login page stores the API token itself in an HttpOnly, SameSite=Strict cooki
 keeps no session table, and revoking the token (`DELETE /api/v1/tokens/{id}`) logs the browser out too. The CSRF
 token is derived from the login token (an HMAC keyed by it), so it is the same for the whole login, needs no
 storage, and cannot be computed by a page on another site, which never sees the cookie. SameSite=Strict already
-keeps other sites' forms from sending the cookie; the CSRF field is the second lock.
+keeps other sites' forms from sending the cookie; the CSRF field is the second lock. Logging out is a form too (a
+link or an <img> on another page must not end a login).
+
+Logging in happens before there is a login token to derive a CSRF token from, and a forged login (another site's
+form posting *its* token, so that the victim files feedback as the attacker) needs a lock of its own. The login page
+sets a random nonce in a pre-login cookie (HttpOnly, SameSite=Strict, path /login) and puts the same nonce in the
+form: a post is accepted only when the two agree (double submit). Another site can neither read the cookie nor, being
+cross-site, have it sent. A sibling subdomain could plant such a cookie (cookie tossing), so a post whose
+`Sec-Fetch-Site` says it came from another origin is refused too; browsers set that header and pages cannot. The
+nonce needs no server state and works behind any proxy, where comparing `Origin` with the Host the server sees would
+depend on how the proxy rewrites it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import secrets
 from dataclasses import dataclass
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import Request
 
@@ -22,8 +34,12 @@ from acceldoctor.portal.auth import Caller, Role, verify_token
 
 COOKIE = "acceldoctor_token"
 CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "x-csrf-token"  # what htmx sends (hx-headers on <body>)
+CSRF_HEADER = "x-csrf-token"  # for a script that posts without the form; the pages send the form field
+LOGIN_NONCE_COOKIE = "acceldoctor_login_nonce"
+LOGIN_NONCE_PATH = "/login"  # sent with the login form's post only
+SAME_ORIGIN_FETCH = frozenset({"same-origin", "none"})  # Sec-Fetch-Site of a post from the portal's own page
 MAX_FORM_BYTES = 2 * 2**20
+_NONCE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
 
 class LoginRequired(Exception):
@@ -60,6 +76,25 @@ def csrf_token(login_token: str) -> str:
     return hmac.new(login_token.encode("utf-8", "surrogatepass"), b"acceldoctor-csrf/1", hashlib.sha256).hexdigest()
 
 
+def csrf_matches(login_token: str, sent: str) -> bool:
+    return hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), csrf_token(login_token).encode())
+
+
+def login_nonce(request: Request) -> str:
+    """The nonce the login form carries: the browser's pre-login cookie when it has a well-formed one (two login tabs
+    share it), else a new one, which the login page then sets."""
+    kept = request.cookies.get(LOGIN_NONCE_COOKIE, "")
+    return kept if _NONCE.fullmatch(kept) else secrets.token_urlsafe(32)
+
+
+def login_is_forged(request: Request, fields: dict[str, str]) -> bool:
+    """A login post that did not come from this portal's own login page (see the module's docstring)."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in SAME_ORIGIN_FETCH:
+        return True
+    kept, sent = request.cookies.get(LOGIN_NONCE_COOKIE, ""), fields.get(CSRF_FIELD, "")
+    return not kept or not hmac.compare_digest(kept.encode(), sent.encode("utf-8", "surrogatepass"))
+
+
 def _presented_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -68,9 +103,17 @@ def _presented_token(request: Request) -> str | None:
     return request.cookies.get(COOKIE) or None
 
 
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
 def _here(request: Request) -> str:
-    """Where to come back to after logging in: this page, or for a form's post (not a page) the fleet."""
+    """Where to come back to after logging in: this page; for a form's post (not a page) the page htmx posted it
+    from, else the fleet."""
     if request.method != "GET":
+        current = urlsplit(request.headers.get("hx-current-url", "")) if is_htmx(request) else None
+        if current and current.path:
+            return safe_next(current.path + (f"?{current.query}" if current.query else ""))
         return "/"
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
@@ -118,8 +161,7 @@ def check_write(view: Viewer, fields: dict[str, str], request: Request, role: st
     `back` is the page to return to after logging in."""
     if view.caller is None or view.token is None:
         raise LoginRequired(back)
-    sent = fields.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER, "")
-    if not hmac.compare_digest(sent.encode(), view.csrf.encode()):
+    if not csrf_matches(view.token, fields.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER, "")):
         raise PageError(403, "The form's security token is missing or out of date: reload the page and try again.")
     if not view.caller.role.allows(Role(role)):
         raise PageError(403, f"This needs the {role} role (or higher); you are logged in as {view.caller.role.value}.")
