@@ -57,7 +57,10 @@ def build(seed):
 def _run_to_json(command: list[str], out: Path) -> dict:
     print(f"making a template: {' '.join(command)}", flush=True)
     # exit 1 is the tool saying "found a problem", which these templates are meant to contain
-    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=900)
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False,
+                          timeout=900)
+    if not out.exists():
+        raise RuntimeError(f"{' '.join(command)} wrote no JSON (exit {done.returncode}): {done.stderr[-2000:]}")
     return json.loads(out.read_text())
 
 

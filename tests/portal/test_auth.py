@@ -182,3 +182,13 @@ def test_a_token_whose_role_may_not_write_there_is_refused_before_the_body_is_re
     assert portal.get(f"/api/v1/problems/{problem}")["status"] == "open"
     assert portal.client.patch(f"/api/v1/problems/{problem}", content=b"{not json", headers={
         **portal.headers("engineer"), "Content-Type": "application/json"}).status_code == 422  # may write: body read
+
+
+def test_the_bearer_scheme_is_case_insensitive_for_writes_as_for_reads(portal):
+    # HTTP auth schemes are case-insensitive, and the routes (FastAPI's HTTPBearer) take `bearer`: the check before
+    # the body must not refuse what the route would accept
+    for scheme in ("bearer", "BEARER", "Bearer "):
+        headers = {"Authorization": f"{scheme} {portal.tokens['uploader']}"}
+        assert portal.client.get("/api/v1/reports", headers=headers).status_code == 200
+        assert portal.client.post("/api/v1/reports", json=make_report(), headers=headers).status_code == 201, scheme
+    assert portal.count(StoredReport) == 3

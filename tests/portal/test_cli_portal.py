@@ -158,6 +158,8 @@ def test_cli_errors_are_one_line(served, tmp_path):
     one_line_error(run_cli("check", "--upload", "nonsense", "--token", "t"), "http")
     one_line_error(run_cli("portal", "token", "create", "--role", "boss"), "role")
     one_line_error(run_cli("serve", "--db", "bogus://nowhere"), "database")
+    for skew in ("inf", "nan", "-1"):  # "believe every node" must be said with a number, not crash each upload
+        one_line_error(run_cli("serve", "--max-clock-skew", skew), "--max-clock-skew")
     port = int(served.url.rsplit(":", 1)[1])
     one_line_error(run_cli("serve", "--db", f"sqlite:///{tmp_path / 'p.db'}", "--port", str(port)), "cannot listen")
 

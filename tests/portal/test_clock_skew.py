@@ -55,3 +55,14 @@ def test_the_allowed_skew_is_a_setting(make_portal):
     assert portal.upload(report).status_code == 201
     stored = portal.get(f"/api/v1/reports/{report['run_id']}")
     assert stored["started_at"] == stored["received_at"]
+
+
+def test_a_run_that_ends_ahead_of_the_clock_keeps_its_length(portal):
+    # a node 6 minutes ahead uploads a 2-minute run as it ends: its start alone (4 minutes ahead) would be believed
+    started = datetime.now(timezone.utc) + timedelta(minutes=4)
+    report = make_report("node-a", results=[failing()], started_at=started)
+    report["finished_at"] = (started + timedelta(minutes=2)).isoformat()
+    assert portal.upload(report).status_code == 201
+    stored = portal.get(f"/api/v1/reports/{report['run_id']}")
+    assert stored["finished_at"] == stored["received_at"]
+    assert _when(stored["finished_at"]) - _when(stored["started_at"]) == timedelta(minutes=2)

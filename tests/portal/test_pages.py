@@ -138,6 +138,11 @@ def test_pages_need_a_login_unless_public_read(make_portal):
     public.client.cookies.clear()
     assert public.client.get("/", follow_redirects=False).status_code == 200
     assert "reading without login" in public.client.get("/problems").text
+    # the login page's "continue without logging in" link goes to `next` only when it is a path here
+    assert 'href="/problems"' in public.client.get("/login?next=/problems").text
+    for evil in ("/%09/evil.example/x", "//evil.example", "/%0a/evil.example"):
+        page = public.client.get(f"/login?next={evil}").text
+        assert "evil.example" not in page, evil
 
 
 def _problem(portal) -> int:

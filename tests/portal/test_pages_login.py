@@ -53,7 +53,9 @@ def test_login_keeps_the_token_in_a_strict_httponly_cookie(portal):
     assert "Secure" not in login  # plain http in the test; https sets it (test_serve_proxy.py)
     assert any(c.startswith(f'{LOGIN_NONCE_COOKIE}=""') for c in cookies)  # the nonce has served its purpose
     assert logged_in_as(client) == "engineer tester (engineer)"
-    for evil in ("//evil.example/x", "https://evil.example", "/\\evil.example"):
+    # a tab or newline: browsers drop it from a URL, so "/<TAB>/evil.example" would be followed as "//evil.example"
+    for evil in ("//evil.example/x", "https://evil.example", "/\\evil.example", "/\t/evil.example/x",
+                 "/\n/evil.example", "/\x7f/x"):
         response = client.post("/login", data={"token": portal.tokens["engineer"], "next": evil,
                                                "csrf_token": login_nonce(client)}, follow_redirects=False)
         assert response.headers["location"] == "/"

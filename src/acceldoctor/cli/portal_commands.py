@@ -13,6 +13,7 @@ from acceldoctor.cli.errors import UsageError
 
 SERVER_PACKAGES = ("fastapi", "uvicorn", "sqlalchemy", "alembic")
 ROLES = ("uploader", "engineer", "admin")
+MAX_CLOCK_SKEW_S = 10 * 365 * 86400.0  # "believe the nodes" (inf would overflow the server's date arithmetic)
 
 portal_app = typer.Typer(help="Administer the portal (see `acceldoctor serve`).", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens for uploading and using the portal.", no_args_is_help=True)
@@ -91,9 +92,10 @@ def serve(
     max_body_mb: Annotated[float, typer.Option(
         "--max-body-mb", min=0.001, help="Refuse request bodies larger than this (MiB).")] = 16.0,
     max_clock_skew_s: Annotated[float, typer.Option(
-        "--max-clock-skew", metavar="SECONDS", min=0, help="How far ahead of this server's clock a node's clock may "
-        "be: a report dated later than its arrival plus this is taken as run when it arrived (the stored report "
-        "keeps its own times).")] = 300.0,
+        "--max-clock-skew", metavar="SECONDS", min=0, max=MAX_CLOCK_SKEW_S,
+        help="How far ahead of this server's clock a node's clock may be: a report dated later than its arrival "
+        "plus this is taken as run when it arrived (the stored report keeps its own times). At most 10 years.")
+    ] = 300.0,
     proxy_headers: Annotated[bool, typer.Option(
         "--proxy-headers/--no-proxy-headers", help="Behind a reverse proxy that terminates TLS: take the scheme and "
         "the client's address from X-Forwarded-Proto and X-Forwarded-For, from the addresses in "

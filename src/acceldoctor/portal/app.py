@@ -59,7 +59,8 @@ class BodyLimit:
 
 
 # What a portal token looks like in its header (auth.py: adp_<public id>_<secret>), checked before a body is read.
-_BEARER_TOKEN = re.compile(rb"Bearer adp_[A-Za-z0-9-]+_[A-Za-z0-9_-]+")
+# The scheme is case-insensitive (RFC 9110), as FastAPI's HTTPBearer, which the routes use, takes it.
+_BEARER_TOKEN = re.compile(rb"(?i:bearer) +(adp_[A-Za-z0-9-]+_[A-Za-z0-9_-]+)")
 _NO_TOKEN = "a valid token is needed: send the header `Authorization: Bearer TOKEN`"
 _ASK_FOR_BEARER = [(b"www-authenticate", b"Bearer")]
 
@@ -92,10 +93,11 @@ class TokenBeforeBody:
 
     async def _refusal(self, scope: Scope) -> tuple[int, str, list] | None:
         given = [value.strip() for name, value in scope.get("headers", []) if name == b"authorization"]
-        if not given or len(given[0]) > 220 or not _BEARER_TOKEN.fullmatch(given[0]):
+        shaped = _BEARER_TOKEN.fullmatch(given[0]) if given and len(given[0]) <= 220 else None
+        if shaped is None:
             return 401, _NO_TOKEN, _ASK_FOR_BEARER
         try:  # in a thread: the event loop serves other requests while the database answers
-            caller = await run_in_threadpool(self._verify, given[0].removeprefix(b"Bearer ").decode("ascii"))
+            caller = await run_in_threadpool(self._verify, shaped.group(1).decode("ascii"))
         except SQLAlchemyError:
             return None  # the database is unavailable: the route answers 503 as it does for any request
         if caller is None:

@@ -157,10 +157,17 @@ def _received_before(session: Session, run_id: str) -> tuple[str, datetime | Non
     return None if row is None else (row[0], row[1])
 
 
-def believable_time(claimed: datetime | None, received: datetime, max_skew: timedelta) -> datetime | None:
-    """A node's time, unless it is later than the server received the report plus the allowed skew: then the
-    receive time, the latest the run can truly have been. The stored document keeps what the node said."""
-    return received if claimed is not None and claimed > received + max_skew else claimed
+def believable_times(started: datetime | None, finished: datetime | None, received: datetime,
+                     max_skew: timedelta) -> tuple[datetime | None, datetime | None]:
+    """A node's start and finish times, unless the later one is after the server received the report plus the
+    allowed skew: then both move back together until it is the receive time (the latest the run can truly have
+    ended), so the run keeps its length and never ends before it starts. The stored document keeps what the node
+    said."""
+    latest = max((t for t in (started, finished) if t is not None), default=None)
+    if latest is None or latest <= received + max_skew:
+        return started, finished
+    ahead = latest - received
+    return (started - ahead if started else None), (finished - ahead if finished else None)
 
 
 def ingest(session: Session, document: Document, host: str | None = None, now: datetime | None = None,
@@ -182,16 +189,17 @@ def ingest(session: Session, document: Document, host: str | None = None, now: d
     report = isinstance(document, ReportUpload)
     if report:
         _upsert_devices(session, node_id, document, now)
-    claimed = parse_time(document.started_at) if report else None
-    started = believable_time(claimed, now, max_clock_skew) or now
-    if started != (claimed or now):
+    claimed = (parse_time(document.started_at), parse_time(document.finished_at)) if report else (None, None)
+    started, finished = believable_times(*claimed, now, max_clock_skew)
+    if (started, finished) != claimed:
         log.warning("clock ahead", extra={"fields": {"run_id": run_id, "host": hostname,
-                                                     "started_at": document.started_at}})
+                                                     "started_at": document.started_at,
+                                                     "finished_at": document.finished_at}})
+    started = started or now
     inserted = session.execute(
         insert_for(session, StoredReport).values(
             run_id=run_id, kind=kind, schema=document.schema_, node_id=node_id, started_at=started,
-            finished_at=believable_time(parse_time(document.finished_at), now, max_clock_skew) if report else None,
-            received_at=now,
+            finished_at=finished, received_at=now,
             exit_code=_exit_code(document), summary=document.summary if report else None,
             result_count=len(document.results) if report else 0, event_count=0,
             content_sha256=digest, document=canonical,

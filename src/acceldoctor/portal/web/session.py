@@ -138,8 +138,10 @@ def login_url(next_path: str) -> str:
 
 
 def safe_next(path: str | None) -> str:
-    """Only a path on this server: never `//host` or `https://host` (an open redirect)."""
-    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
+    """Only a path on this server: never `//host` or `https://host` (an open redirect). Control characters are
+    refused too: browsers drop tabs and newlines from a URL, so `/<TAB>/host` in a link would become `//host`."""
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path \
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
         return "/"
     return path
 
