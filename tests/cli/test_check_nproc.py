@@ -109,7 +109,10 @@ def test_two_torchrun_launchers_as_two_hosts_make_one_group(tmp_path):
         nodes.append(subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, text=True))
     outputs = [node.communicate(timeout=240)[0] for node in nodes]
-    assert [node.returncode for node in nodes] == [0, 0], outputs
+    if [node.returncode for node in nodes] != [0, 0]:
+        # the whole of what each launcher printed, untruncated: a rank's abort is explained near the end
+        pytest.fail("\n".join(f"--- launcher {i} (exit {node.returncode}):\n{out[-6000:]}"
+                               for i, (node, out) in enumerate(zip(nodes, outputs, strict=True))))
     # global rank 0 lands on one of the nodes; it writes the one report, with all four ranks in it
     written = [p for p in (tmp_path / "node0.json", tmp_path / "node1.json") if p.exists()]
     assert len(written) == 1, outputs
