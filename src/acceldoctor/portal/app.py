@@ -17,10 +17,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from acceldoctor import __version__
 from acceldoctor.portal.api import feedback, fleet, ops, problems, reports, tokens
-from acceldoctor.portal.api.deps import INVALID_TOKEN, PortalState, required_role, role_refusal
+from acceldoctor.portal.api.deps import INVALID_TOKEN, NO_TOKEN, PortalState, required_role, role_refusal
 from acceldoctor.portal.api.errors import install_error_handlers
 from acceldoctor.portal.api.responses import HtmlSafeJSONResponse, json_bytes
-from acceldoctor.portal.auth import Caller, Role, verify_token
+from acceldoctor.portal.auth import Role, find_caller
 from acceldoctor.portal.db.engine import Database
 from acceldoctor.portal.logs import log_request
 from acceldoctor.portal.metrics import ProcessCounters
@@ -61,7 +61,6 @@ class BodyLimit:
 # What a portal token looks like in its header (auth.py: adp_<public id>_<secret>), checked before a body is read.
 # The scheme is case-insensitive (RFC 9110), as FastAPI's HTTPBearer, which the routes use, takes it.
 _BEARER_TOKEN = re.compile(rb"(?i:bearer) +(adp_[A-Za-z0-9-]+_[A-Za-z0-9_-]+)")
-_NO_TOKEN = "a valid token is needed: send the header `Authorization: Bearer TOKEN`"
 _ASK_FOR_BEARER = [(b"www-authenticate", b"Bearer")]
 
 
@@ -95,9 +94,9 @@ class TokenBeforeBody:
         given = [value.strip() for name, value in scope.get("headers", []) if name == b"authorization"]
         shaped = _BEARER_TOKEN.fullmatch(given[0]) if given and len(given[0]) <= 220 else None
         if shaped is None:
-            return 401, _NO_TOKEN, _ASK_FOR_BEARER
+            return 401, NO_TOKEN, _ASK_FOR_BEARER
         try:  # in a thread: the event loop serves other requests while the database answers
-            caller = await run_in_threadpool(self._verify, shaped.group(1).decode("ascii"))
+            caller = await run_in_threadpool(find_caller, self.state.database, shaped.group(1).decode("ascii"))
         except SQLAlchemyError:
             return None  # the database is unavailable: the route answers 503 as it does for any request
         if caller is None:
@@ -106,10 +105,6 @@ class TokenBeforeBody:
         if needed is not None and not caller.role.allows(needed):
             return 403, role_refusal(needed, caller), []
         return None
-
-    def _verify(self, token: str) -> Caller | None:
-        with self.state.database.read_session() as session:
-            return verify_token(session, token)
 
     def _role_for(self, method: str, path: str) -> Role | None:
         for route, role in self.write_roles:

@@ -12,6 +12,7 @@ from enum import Enum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from acceldoctor.portal.db.engine import Database
 from acceldoctor.portal.db.models import ApiToken, utcnow
 
 TOKEN_PREFIX = "adp"
@@ -67,6 +68,12 @@ def verify_token(session: Session, token: str) -> Caller | None:
     if not hmac.compare_digest(row.token_sha256, _digest(token)):
         return None
     return Caller(row.id, row.name, Role(row.role))
+
+
+def find_caller(database: Database, token: str) -> Caller | None:
+    """verify_token in a read session of its own: how every request, API or page, finds who is calling."""
+    with database.read_session() as session:
+        return verify_token(session, token)
 
 
 def revoke_token(session: Session, token_id: int) -> bool:

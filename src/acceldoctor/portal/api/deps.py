@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from acceldoctor.portal.auth import Caller, Role, verify_token
+from acceldoctor.portal.auth import Caller, Role, find_caller
 from acceldoctor.portal.db.engine import Database
 from acceldoctor.portal.metrics import ProcessCounters
 from acceldoctor.portal.settings import PortalSettings
@@ -49,6 +49,7 @@ ReadSession = Annotated[Session, Depends(read_session)]
 WriteSession = Annotated[Session, Depends(write_session)]
 
 
+NO_TOKEN = "a valid token is needed: send the header `Authorization: Bearer TOKEN`"
 INVALID_TOKEN = "the token is not valid (unknown, malformed or revoked)"
 
 
@@ -62,9 +63,8 @@ def _unauthorized(detail: str) -> HTTPException:
 
 def _authenticate(state: PortalState, credentials: HTTPAuthorizationCredentials | None) -> Caller:
     if credentials is None:
-        raise _unauthorized("a token is needed: send the header `Authorization: Bearer TOKEN`")
-    with state.database.read_session() as session:
-        caller = verify_token(session, credentials.credentials)
+        raise _unauthorized(NO_TOKEN)
+    caller = find_caller(state.database, credentials.credentials)
     if caller is None:
         raise _unauthorized(INVALID_TOKEN)
     return caller

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from acceldoctor.portal.auth import verify_token
+from acceldoctor.portal.auth import find_caller
 from acceldoctor.portal.web.render import render
 from acceldoctor.portal.web.session import (
     COOKIE,
@@ -58,11 +58,8 @@ async def login(request: Request):
     if login_is_forged(request, fields):  # before the token is even looked at
         return _login_page(request, next_path, status_code=403, error=FORGED_LOGIN)
 
-    def verify():  # in a worker thread: the event loop serves everyone else meanwhile
-        with request.app.state.portal.database.read_session() as session:
-            return verify_token(session, token) if token else None
-
-    caller = await run_in_threadpool(verify)
+    # in a worker thread: the event loop serves everyone else meanwhile
+    caller = await run_in_threadpool(find_caller, request.app.state.portal.database, token) if token else None
     if caller is None:
         return _login_page(request, next_path, status_code=401,
                            error="That token is not valid (unknown, mistyped or revoked).")

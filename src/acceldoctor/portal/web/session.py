@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from fastapi import Request
 
 from acceldoctor.portal.api.deps import portal_state
-from acceldoctor.portal.auth import Caller, Role, verify_token
+from acceldoctor.portal.auth import Caller, Role, find_caller
 
 COOKIE = "acceldoctor_token"
 CSRF_FIELD = "csrf_token"
@@ -126,8 +126,7 @@ def viewer(request: Request) -> Viewer:
         if state.settings.public_read:
             return Viewer(None, None, True)
         raise LoginRequired(_here(request))
-    with state.database.read_session() as session:
-        caller = verify_token(session, token)
+    caller = find_caller(state.database, token)
     if caller is None:
         raise LoginRequired(_here(request), "The saved token is no longer valid (unknown or revoked): log in again.")
     return Viewer(caller, token, state.settings.public_read)
