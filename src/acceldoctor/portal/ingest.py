@@ -229,7 +229,7 @@ def _fits(value: int | None, bits: int) -> int | None:
 
 
 def _upsert_node(session: Session, hostname: str, document: Document, now: datetime) -> int:
-    values: dict = {"hostname": hostname[:255], "first_seen": now, "last_seen": now}
+    values: dict = {"hostname": hostname, "first_seen": now, "last_seen": now}
     if isinstance(document, ReportUpload):
         host = document.host
         values |= {"os": host.os[:255], "python": host.python[:64], "torch": (host.torch or "")[:64] or None,
