@@ -22,18 +22,30 @@ def slow_down_one_pair(src: int, dst: int) -> None:
         time.sleep(SLOW_PAIR_DELAY_S)
 
 
-def _measure(with_slow_pair: bool, size_bytes: int = SIZE_BYTES) -> P2PMatrix:
-    return measure_p2p_matrix(size_bytes, device="cpu", warmup=WARMUP, repeats=REPEATS,
-                              hook=slow_down_one_pair if with_slow_pair else None)
+def burst_on_rank0(transfers: int):
+    """A burst of other load on rank 0's host that holds back its next `transfers` timed transfers, whichever pair."""
+    held_back = 0
+
+    def hook(src: int, dst: int) -> None:
+        nonlocal held_back
+        if src == 0 and held_back < 2 * transfers:  # two hook calls per iteration: the transfer and the ping-pong
+            held_back += 1
+            time.sleep(SLOW_PAIR_DELAY_S)
+    return hook
+
+
+def _measure(name: str, size_bytes: int = SIZE_BYTES) -> P2PMatrix:
+    hooks = {"healthy": None, "slow_pair": slow_down_one_pair, "burst": burst_on_rank0(WARMUP + REPEATS // 2 + 1)}
+    return measure_p2p_matrix(size_bytes, device="cpu", warmup=WARMUP, repeats=REPEATS, hook=hooks[name])
 
 
 def _run_jobs(ctx, jobs: list) -> dict | None:
-    """On each rank: every job ("healthy", "slow_pair", or a (name, size) pair); rank 0 returns its matrix per job."""
+    """On each rank: every job ("healthy", "slow_pair", "burst", or a (name, size) pair); rank 0's matrix per job."""
     collected = {}
     for key in jobs:
         name, *size = key if isinstance(key, tuple) else (key,)
         try:
-            result = _measure(name == "slow_pair", *size)
+            result = _measure(name, *size)
         except Exception as exc:  # reported to the test rather than lost in a child's stderr
             result = f"{type(exc).__name__}: {exc}"
         collected[key] = result
@@ -53,7 +65,7 @@ def two_ranks():
 
 @pytest.fixture(scope="module")
 def four_ranks():
-    return _run_group(4, ["healthy", "slow_pair"])
+    return _run_group(4, ["healthy", "slow_pair", "burst"])
 
 
 def _matrix(results: dict, key: str) -> P2PMatrix:
@@ -97,6 +109,26 @@ def test_only_the_slowed_pair_is_a_slow_link(four_ranks):
     # the delay is in both timed phases of that pair only: its reverse direction is untouched
     assert matrix.latency_us[1][2] > SLOW_PAIR_DELAY_S / 2 * 1e6
     assert matrix.latency_us[2][1] < SLOW_PAIR_DELAY_S / 2 * 1e6
+
+
+def test_a_burst_of_load_spanning_a_few_transfers_is_no_slow_link(four_ranks):
+    # Enough held-back transfers to cover most of one pair's series had the pairs been measured one after
+    # another; measured round by round, the burst falls on one or two transfers each of rank 0's three pairs.
+    matrix = _matrix(four_ranks, "burst")
+    print(matrix.as_table())
+    assert matrix.correct and matrix.slow_links(SLOW_MARGIN) == []
+    assert max(max(link.transfer_times_s) for link in matrix.links if link.src == 0) > SLOW_PAIR_DELAY_S
+
+
+def test_a_link_is_slow_only_if_it_was_slow_in_both_measurements():
+    first = _synthetic({(0, 1): 1.0, (1, 0): 10.0, (0, 2): 10.0, (2, 0): 10.0, (1, 2): 10.0, (2, 1): 3.0}, 3)
+    again = _synthetic({(0, 1): 9.0, (1, 0): 10.0, (0, 2): 10.0, (2, 0): 10.0, (1, 2): 10.0, (2, 1): 3.0}, 3)
+    assert first.slow_links(0.5) == [(0, 1), (2, 1)]
+    both = first.faster_of_each_link(again)
+    assert both.slow_links(0.5) == [(2, 1)]
+    assert both.bandwidth[0][1] == pytest.approx(9.0) and both.bandwidth[2][1] == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="same pairs"):
+        first.faster_of_each_link(_synthetic({(0, 1): 1.0}, 3))
 
 
 def _link(src: int, dst: int, seconds: float) -> LinkMeasurement:

@@ -1,9 +1,9 @@
 """Point-to-point bandwidth and latency of every ordered pair of ranks, with every payload checked bit-exactly.
 
 Every rank calls `measure_p2p_matrix` with the same arguments. The ordered pairs (src, dst) are measured
-one at a time, in the same order on every rank; the ranks not in the pair go straight to the tiny
-all_reduce that closes each pair, so no two pairs ever share the network and one slow link cannot hide
-behind, or slow down, another.
+one at a time, in the same order on every rank, in rounds of one iteration of every pair; the ranks not in
+the pair go straight to the tiny all_reduce that closes each iteration, so no two pairs ever share the
+network and one slow link cannot hide behind, or slow down, another.
 
 Per iteration of a pair:
 - bandwidth: dst posts a one-byte "ready" token (so dst's checking of the previous payload is never
@@ -91,6 +91,20 @@ class P2PMatrix:
                 if bw < (1 - margin) * center and center - bw > k * spread]
         return [(link.src, link.dst) for link in sorted(slow, key=lambda link: link.bandwidth_gbps)]
 
+    def faster_of_each_link(self, again: P2PMatrix) -> P2PMatrix:
+        """Each link's faster measurement of this run and `again` (same pairs); wrong elements of both, added.
+
+        A degraded link is slow every time it is measured, while a burst of other load seldom hits the same
+        pair twice: a link is slow only if both runs found it slow.
+        """
+        mine, theirs = {(k.src, k.dst): k for k in self.links}, {(k.src, k.dst): k for k in again.links}
+        if mine.keys() != theirs.keys() or self.size_bytes != again.size_bytes:
+            raise ValueError("faster_of_each_link needs two measurements of the same pairs and size")
+        links = [max(mine[pair], theirs[pair], key=lambda k: k.bandwidth_gbps) for pair in mine]
+        wrong = {(s, d): self.wrong[s][d] + again.wrong[s][d]
+                 for s in range(self.world_size) for d in range(self.world_size)}
+        return _assemble(self.world_size, self.backend, self.size_bytes, self.latency_bytes, [(links, wrong)])
+
     def as_table(self) -> str:
         """Readable matrices: rows are senders, columns receivers."""
         sections = [(f"bandwidth GB/s at {self.size_bytes} B", self.bandwidth, "{:.3g}"),
@@ -109,9 +123,70 @@ class P2PMatrix:
 
 def _pattern(sender: int, elements: int, device) -> torch.Tensor:
     """uint8 bytes that name their sender and vary along the buffer (a shifted or stale chunk is caught)."""
-    # (7 i + 31 sender + 1) mod 256 repeats every 256 bytes: tile one period rather than compute per element
+    # (7 i + 31 sender + 1) mod 256 repeats every 256 bytes: tile one period, on the device, rather than compute
+    # per element or copy a whole host buffer over (patterns are made afresh for every transfer)
     period = ((torch.arange(256, dtype=torch.int64) * 7 + sender * 31 + 1) % 256).to(torch.uint8)
-    return period.repeat(-(-elements // 256))[:elements].to(device)
+    return period.to(device).repeat(-(-elements // 256))[:elements]
+
+
+def _complement(expected: torch.Tensor) -> torch.Tensor:
+    """A receive buffer that starts as the complement of what is expected: an element never written is wrong."""
+    return expected.bitwise_not()
+
+
+class _Tally:
+    """Wrong elements per (sender, receiver), over every checked receive."""
+
+    def __init__(self) -> None:
+        self.wrong: dict[tuple[int, int], int] = {}
+
+    def check(self, sender: int, receiver: int, got: torch.Tensor, expected: torch.Tensor) -> None:
+        # torch.equal is a fast whole-buffer compare; counting (a slow bool sum) only when something differs
+        count = 0 if torch.equal(got, expected) else int((got != expected).sum())
+        self.wrong[(sender, receiver)] = self.wrong.get((sender, receiver), 0) + count
+
+
+def _send_side(src: int, dst: int, size_bytes: int, latency_bytes: int, device, token: torch.Tensor,
+               tally: _Tally, hook) -> tuple[float, float]:
+    """One iteration of pair (src, dst) on src: the timed transfer, then the timed ping-pong."""
+    payload, ping, pong = (_pattern(src, size_bytes, device), _pattern(src, latency_bytes, device),
+                           _pattern(dst, latency_bytes, device))
+    small = _complement(pong)
+    dist.recv(token, dst)  # dst is ready, and has checked the previous payload
+    synchronize(device)
+    begin = time.perf_counter()
+    if hook is not None:
+        hook(src, dst)
+    dist.send(payload, dst)
+    dist.recv(token, dst)  # the acknowledgement: the payload has arrived
+    synchronize(device)
+    transfer = time.perf_counter() - begin
+    begin = time.perf_counter()
+    if hook is not None:
+        hook(src, dst)
+    dist.send(ping, dst)
+    dist.recv(small, dst)
+    synchronize(device)
+    round_trip = time.perf_counter() - begin
+    tally.check(dst, src, small, pong)
+    return transfer, round_trip
+
+
+def _receive_side(src: int, dst: int, size_bytes: int, latency_bytes: int, device, token: torch.Tensor,
+                  tally: _Tally) -> None:
+    """One iteration of pair (src, dst) on dst: receive and check the payload, answer the ping."""
+    payload, ping, pong = (_pattern(src, size_bytes, device), _pattern(src, latency_bytes, device),
+                           _pattern(dst, latency_bytes, device))
+    received, small = _complement(payload), _complement(ping)
+    synchronize(device)
+    dist.send(token, src)
+    dist.recv(received, src)
+    synchronize(device)
+    dist.send(token, src)
+    dist.recv(small, src)
+    dist.send(pong, src)
+    tally.check(src, dst, received, payload)
+    tally.check(src, dst, small, ping)
 
 
 def measure_p2p_matrix(size_bytes: int, *, device, warmup: int = 1, repeats: int = 5, latency_bytes: int = 8,
@@ -119,9 +194,9 @@ def measure_p2p_matrix(size_bytes: int, *, device, warmup: int = 1, repeats: int
                        hook: Callable[[int, int], None] | None = None) -> P2PMatrix:
     """Measure every ordered pair (or only `pairs`, the same on every rank) and return the matrix on every rank.
 
-    The cost is pairs x (warmup + repeats) x (one transfer + one ping-pong), run one pair at a time: with
-    many ranks, pass `pairs` (e.g. each rank's neighbours) to bound it. `hook(src, dst)`, when given, runs
-    on the sending rank inside every timed transfer and ping-pong of the pair: fault injection for tests.
+    The cost is pairs x (warmup + repeats) x (one transfer + one ping-pong), one pair at a time: with many
+    ranks, pass `pairs` (e.g. each rank's neighbours) to bound it. `hook(src, dst)`, when given, runs on the
+    sending rank inside every timed transfer and ping-pong of the pair: fault injection for tests.
     """
     if not dist.is_initialized():
         raise RuntimeError("measure_p2p_matrix needs an initialized torch.distributed process group")
@@ -134,62 +209,25 @@ def measure_p2p_matrix(size_bytes: int, *, device, warmup: int = 1, repeats: int
         raise ValueError(f"pairs must be two different ranks below {n}, got {schedule}")
     token = torch.zeros(1, dtype=torch.uint8, device=device)
     align = torch.zeros(1, device=device)
-    measured: list[LinkMeasurement] = []
-    wrong: dict[tuple[int, int], int] = {}
-
-    def count_wrong(sender: int, receiver: int, got: torch.Tensor, expected: torch.Tensor) -> None:
-        key = (sender, receiver)
-        # torch.equal is a fast whole-buffer compare; counting (a slow bool sum) only when something differs
-        wrong[key] = wrong.get(key, 0) + (0 if torch.equal(got, expected) else int((got != expected).sum()))
-
-    for src, dst in schedule:
-        if rank in (src, dst):
-            payload, ping, pong = (_pattern(src, size_bytes, device), _pattern(src, latency_bytes, device),
-                                   _pattern(dst, latency_bytes, device))
-            received, small = torch.empty_like(payload), torch.empty_like(ping)
-            # receive buffers start as the complement of what is expected: an element never written is wrong
-            not_payload, not_ping, not_pong = payload.bitwise_not(), ping.bitwise_not(), pong.bitwise_not()
-            transfers, round_trips = [], []
-            for i in range(warmup + repeats):
-                if rank == src:
-                    small.copy_(not_pong)
-                    dist.recv(token, dst)  # dst is ready, and has checked the previous payload
-                    synchronize(device)
-                    begin = time.perf_counter()
-                    if hook is not None:
-                        hook(src, dst)
-                    dist.send(payload, dst)
-                    dist.recv(token, dst)  # the acknowledgement: the payload has arrived
-                    synchronize(device)
-                    transfer = time.perf_counter() - begin
-                    begin = time.perf_counter()
-                    if hook is not None:
-                        hook(src, dst)
-                    dist.send(ping, dst)
-                    dist.recv(small, dst)
-                    synchronize(device)
-                    round_trip = time.perf_counter() - begin
-                    count_wrong(dst, src, small, pong)
-                    if i >= warmup:
-                        transfers.append(transfer)
-                        round_trips.append(round_trip)
-                else:
-                    received.copy_(not_payload)
-                    small.copy_(not_ping)
-                    synchronize(device)
-                    dist.send(token, src)
-                    dist.recv(received, src)
-                    synchronize(device)
-                    dist.send(token, src)
-                    dist.recv(small, src)
-                    dist.send(pong, src)
-                    count_wrong(src, dst, received, payload)
-                    count_wrong(src, dst, small, ping)
+    tally = _Tally()
+    timings = {pair: ([], []) for pair in schedule if pair[0] == rank}
+    # Round by round, one iteration of every pair per round: a burst of other load on a shared host then falls
+    # on one iteration of several pairs alike, which the medians absorb, rather than on a whole series of one
+    # pair, which would make that pair look like a slow link.
+    for iteration in range(warmup + repeats):
+        for src, dst in schedule:
             if rank == src:
-                measured.append(LinkMeasurement(src, dst, size_bytes, tuple(transfers), tuple(round_trips)))
-        dist.all_reduce(align)  # everyone waits for the pair to finish: pairs never overlap
+                transfer, round_trip = _send_side(src, dst, size_bytes, latency_bytes, device, token, tally, hook)
+                if iteration >= warmup:
+                    timings[(src, dst)][0].append(transfer)
+                    timings[(src, dst)][1].append(round_trip)
+            elif rank == dst:
+                _receive_side(src, dst, size_bytes, latency_bytes, device, token, tally)
+            dist.all_reduce(align)  # everyone waits for the pair to finish: pairs never overlap
+    measured = [LinkMeasurement(src, dst, size_bytes, tuple(transfers), tuple(round_trips))
+                for (src, dst), (transfers, round_trips) in timings.items()]
     gathered: list[tuple[list[LinkMeasurement], dict] | None] = [None] * n
-    dist.all_gather_object(gathered, (measured, wrong))
+    dist.all_gather_object(gathered, (measured, tally.wrong))
     return _assemble(n, str(dist.get_backend()), size_bytes, latency_bytes, gathered)
 
 
