@@ -146,6 +146,10 @@ def test_slow_links_needs_both_margin_and_robust_sds():
     assert _synthetic({**noisy, (3, 0): 4.0}, 4).slow_links(0.2) == [(3, 0)]
     # 15% below the median clears 3 robust SDs of +-10% noise but not a 20% margin
     assert _synthetic({**noisy, (3, 0): 8.5}, 4).slow_links(0.2) == []
+    # on a very noisy host (+-30%) a link at 45% of the median is within 2 robust SDs; one at 10% is not
+    very_noisy = {pair: 10 + 3 * (bw - 10) for pair, bw in noisy.items()}
+    assert _synthetic({**very_noisy, (3, 0): 4.5}, 4).slow_links(0.5) == []
+    assert _synthetic({**very_noisy, (3, 0): 1.0}, 4).slow_links(0.5) == [(3, 0)]
 
 
 def test_table_and_wrong_elements_read_by_sender_and_receiver():

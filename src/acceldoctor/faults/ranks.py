@@ -5,7 +5,8 @@ interconnect checks meet them exactly where a bad chip, a bad link or a dead pro
 - `corrupt-rank:R` sends wrong data: every 8th element of each buffer rank R contributes is zeroed;
 - `slow-rank:R` is a straggler: its matrix products take three times as long and each of its collective
   calls starts 10 ms late;
-- `slow-link:A-B` is one degraded link: every payload rank A sends to rank B is held back 20 ms;
+- `slow-link:A-B` is one degraded link: every payload rank A sends to rank B is held back 50 ms
+  (a transfer several times slower, even when the CPU ranks of the tests are slowed by a busy host);
 - `die-rank:R` and `hang-rank:R` kill, or freeze, rank R at its first collective.
 Tiny buffers (one element: alignment tokens, acknowledgements) are left alone so that only the
 measured traffic is affected, as a real fault in the data path would be.
@@ -137,7 +138,7 @@ class SlowLink(RankFault):
     rank: int = 0
     peer: int = 1
     ranks_needed: int = 3
-    DELAY_S = 0.020
+    DELAY_S = 0.050
 
     def with_argument(self, argument: str) -> SlowLink:
         source, _, target = argument.partition("-")
@@ -164,7 +165,7 @@ RANK_FAULTS: tuple[RankFault, ...] = (
              "a throttled or mis-clocked chip, or a busy host, holding back every collective",
              "interconnect.stragglers", "fail", ranks_needed=3),
     SlowLink("slow-link", "Every payload rank 0 sends to rank 1 (`slow-link:A-B` for another pair) is held back "
-             "20 ms.", "one degraded link (a bad cable, a link trained down, a flapping port)", "interconnect.p2p",
+             "50 ms.", "one degraded link (a bad cable, a link trained down, a flapping port)", "interconnect.p2p",
              "warn"),
     DieRank("die-rank", "Rank 1 (`die-rank:R` for another) kills itself (SIGKILL) at its first collective.",
             "a process lost to a device reset, the OOM killer or a node failure mid-collective",

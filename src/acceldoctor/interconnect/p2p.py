@@ -19,6 +19,7 @@ Wrong elements are counted as wrong[sender][receiver] (the pong of pair (src, ds
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -81,14 +82,17 @@ class P2PMatrix:
         """Pairs below (1 - margin) x the median bandwidth of all pairs AND more than k robust SDs below it.
 
         Both conditions, so that neither a quiet system's small differences nor a noisy one's spread is
-        reported; slowest first.
+        reported; slowest first. The spread is taken of the logarithms: noise on a rate is a factor (a busy
+        host makes some pairs 2x faster than the median and others 2x slower), and on a linear scale the fast
+        side would widen the spread until not even a link at a tenth of the median stood out.
         """
         values = [link.bandwidth_gbps for link in self.links]
-        if len(values) < 2:
+        if len(values) < 2 or min(values) <= 0:
             return []
-        center, spread = statistics.median(values), robust_sd(values)
-        slow = [link for link, bw in zip(self.links, values, strict=True)
-                if bw < (1 - margin) * center and center - bw > k * spread]
+        logs = [math.log(bw) for bw in values]
+        center, spread = statistics.median(values), robust_sd(logs)
+        slow = [link for link, bw, log in zip(self.links, values, logs, strict=True)
+                if bw < (1 - margin) * center and math.log(center) - log > k * spread]
         return [(link.src, link.dst) for link in sorted(slow, key=lambda link: link.bandwidth_gbps)]
 
     def faster_of_each_link(self, again: P2PMatrix) -> P2PMatrix:
