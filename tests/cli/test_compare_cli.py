@@ -33,6 +33,16 @@ def test_an_injected_fault_is_localized_and_exits_1(cli, tmp_path):
     assert "<script" not in page
 
 
+def test_an_injected_fault_that_never_fired_is_said_to_have_shown_nothing(cli, tmp_path):
+    # one step of the block makes fewer GEMM calls than bitflip's default one-in-50
+    proc = cli("compare", "--model", MODEL, "--steps", "1", "--inject", "bitflip@b")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "bitflip injected into run B left the runs equivalent" in proc.stderr
+    assert "`bitflip:1` flips one in every call" in proc.stderr
+    proc = cli("compare", "--model", MODEL, "--steps", "1", "--inject", "bitflip:1@b")
+    assert proc.returncode == 1 and "divergent" in proc.stdout and "left the runs equivalent" not in proc.stderr
+
+
 def test_nan_hunting_names_the_call_that_made_the_first_nan(cli, tmp_path):
     proc = cli("compare", "--model", "tests/compare/models.py:build_transformer_block_with_large_logits", "--inject",
                "softmax-nan@b", "--level", "op", "--first-nonfinite", "--json", str(tmp_path / "c.json"))

@@ -85,22 +85,27 @@ def _record_and_compare(network, inputs, sides, root: Path, steps: int, level: s
     from acceldoctor.compare.judge import compare_dumps, run_precision
     from acceldoctor.compare.one_command import replay_first_divergence, run_side
 
-    losses, runs = {}, {}
+    losses, runs, faults = {}, {}, {}
     for side in sides:
         path = root / f"run_{side.label}"
         err = Console(stderr=True)
         err.print(f"recording run {side.label.upper()}: {side.device}, {side.dtype}, {steps} step(s)"
                   + (f", fault {side.fault}" if side.fault else ""), highlight=False)
         try:
-            losses[side.label] = run_side(network, inputs, side, path, steps=steps, level=level, seed=seed)
+            ran = run_side(network, inputs, side, path, steps=steps, level=level, seed=seed)
         except Exception as exc:  # the user's model on a device: its error, in one line
             raise UsageError(f"run {side.label.upper()} on {side.device} failed: {type(exc).__name__}: "
                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        losses[side.label], faults[side.label] = ran.losses, ran.fault
         runs[side.label] = {"path": str(path), "device": side.device, "dtype": side.dtype, "fault": side.fault}
     dump_a, dump_b = load_dump(root / "run_a"), load_dump(root / "run_b")
     runs["a"]["precision"], runs["b"]["precision"] = run_precision(dump_a).label, run_precision(dump_b).label
     comparison = compare_dumps(dump_a, dump_b, tolerance)
     comparison.losses = losses
+    for label, fault in faults.items():
+        if fault is not None and comparison.equivalent:  # a demonstration that shows nothing needs a reason
+            Console(stderr=True).print(f"warning: the fault {runs[label]['fault']} injected into run {label.upper()} "
+                                       f"left the runs equivalent: {fault.why_unseen()}", highlight=False)
     first = comparison.first_divergence
     if first is not None and first.produced:
         Console(stderr=True).print("re-running the first diverging call in float64 to see which run is wrong",

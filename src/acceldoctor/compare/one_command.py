@@ -77,11 +77,17 @@ def loss_of(output) -> torch.Tensor:
     return output if output.dim() == 0 else output.square().mean()
 
 
+@dataclass(frozen=True)
+class SideRun:
+    losses: list[float]
+    fault: object | None  # the injected Fault after the run (its `calls`, `why_unseen()`), or None
+
+
 def run_side(model: torch.nn.Module, inputs: tuple, side: Side, path: Path, *, steps: int, level: str,
              lr: float = 1e-2, tensors: bool = False, select: list[str] | None = None,
-             on_replica: Callable[[torch.nn.Module], None] | None = None, seed: int = 0) -> list[float]:
-    """Train a copy of `model` for `steps` SGD steps on `side`, recording into `path`; the losses. `on_replica` sees
-    the copy before it runs (to hook it)."""
+             on_replica: Callable[[torch.nn.Module], None] | None = None, seed: int = 0) -> SideRun:
+    """Train a copy of `model` for `steps` SGD steps on `side`, recording into `path`; the losses, and the fault
+    as it ended. `on_replica` sees the copy before it runs (to hook it)."""
     from acceldoctor.compare.record import record
     from acceldoctor.faults import injected
 
@@ -93,14 +99,14 @@ def run_side(model: torch.nn.Module, inputs: tuple, side: Side, path: Path, *, s
         on_replica(replica)
     torch.manual_seed(seed)  # every run draws the same random numbers (dropout masks) on the same device type
     losses = []
-    with record(replica, path, level=level, tensors=tensors, select=select), injected(side.fault):
+    with record(replica, path, level=level, tensors=tensors, select=select), injected(side.fault) as fault:
         for _ in range(steps):
             optimizer.zero_grad(set_to_none=True)
             loss = loss_of(replica(*args))
             loss.backward()
             optimizer.step()
             losses.append(loss.detach())
-    return [float(x) for x in torch.stack(losses).cpu()]
+    return SideRun([float(x) for x in torch.stack(losses).cpu()], fault)
 
 
 def replay_first_divergence(model: torch.nn.Module, inputs: tuple, sides: list[Side], root: Path, *, steps: int,

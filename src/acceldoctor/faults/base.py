@@ -53,6 +53,12 @@ class Fault:
     def corrupt(self, out, func, args, kwargs):  # overridden per fault
         return out
 
+    def why_unseen(self) -> str:
+        """Why a run with this fault may have shown nothing (after the run: `calls` is what it saw)."""
+        if not self.calls:
+            return f"the model never called the ops {self.name} acts on"
+        return f"its {self.calls} call(s) changed nothing the comparison could see"
+
 
 @dataclass
 class SlowOp(Fault):

@@ -50,6 +50,12 @@ class BitFlip(Fault):
                                f"{self.name}:300)")
         return dataclasses.replace(self, every=int(argument))
 
+    def why_unseen(self) -> str:
+        if 0 < self.calls < self.every:
+            return (f"it flips a bit in one GEMM call in {self.every}, and this run made {self.calls}: "
+                    f"`{self.name}:1` flips one in every call")
+        return super().why_unseen()
+
     def corrupt(self, out, func, args, kwargs):
         if self.calls % self.every or not out.is_floating_point() or out.numel() == 0:
             return out

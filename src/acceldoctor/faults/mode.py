@@ -34,14 +34,15 @@ class FaultMode(TorchFunctionMode):
 
 
 @contextlib.contextmanager
-def injected(name: str | None) -> Iterator[None]:
-    """Activate fault `name` (see `acceldoctor list --faults`); `None` injects nothing."""
+def injected(name: str | None) -> Iterator:
+    """Activate fault `name` (see `acceldoctor list --faults`), yielding it (its `calls` count what it saw);
+    `None` injects nothing and yields None."""
     if name is None:
-        yield
+        yield None
         return
     from acceldoctor.faults.catalog import get_fault
 
     fault = get_fault(name)
     fault.reset()
     with FaultMode(fault):
-        yield
+        yield fault
