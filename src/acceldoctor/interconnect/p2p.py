@@ -90,9 +90,9 @@ class P2PMatrix:
         if len(values) < 2 or min(values) <= 0:
             return []
         logs = [math.log(bw) for bw in values]
-        center, spread = statistics.median(values), robust_sd(logs)
+        center, log_center, spread = statistics.median(values), statistics.median(logs), robust_sd(logs)
         slow = [link for link, bw, log in zip(self.links, values, logs, strict=True)
-                if bw < (1 - margin) * center and math.log(center) - log > k * spread]
+                if bw < (1 - margin) * center and log_center - log > k * spread]
         return [(link.src, link.dst) for link in sorted(slow, key=lambda link: link.bandwidth_gbps)]
 
     def faster_of_each_link(self, again: P2PMatrix) -> P2PMatrix:

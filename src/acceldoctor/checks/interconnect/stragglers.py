@@ -53,7 +53,8 @@ def _time_compute(ctx: CheckContext, *, one_at_a_time: bool) -> list[float]:
         verifies=("Every rank times the same fixed float32 matrix product; a rank slower than the median of the "
                   "others by more than a margin, and by more than 3 robust standard deviations (1.4826 x MAD) of "
                   "the ranks' medians, is named with its host and device. When one is found, every rank is timed "
-                  "again, and a rank is named only if it was slow both times."),
+                  "again and keeps the faster of its two series: a throttled chip is slow every time, while a "
+                  "burst of other load seldom lands on the same rank twice."),
         why=("A synchronous job runs at the pace of its slowest rank: one throttled, mis-clocked or shared chip "
              "makes every collective wait for it, and nothing in the job's logs says which one it is."),
         failure_means=("`warn`: this rank is slower than its peers by more than `warn_margin`; `fail`: by more "
