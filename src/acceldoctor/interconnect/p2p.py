@@ -99,7 +99,7 @@ class P2PMatrix:
         """Each link's faster measurement of this run and `again` (same pairs); wrong elements of both, added.
 
         A degraded link is slow every time it is measured, while a burst of other load seldom hits the same
-        pair twice: a link is slow only if both runs found it slow.
+        pair twice: a link stays slow only if its better measurement is slow too.
         """
         mine, theirs = {(k.src, k.dst): k for k in self.links}, {(k.src, k.dst): k for k in again.links}
         if mine.keys() != theirs.keys() or self.size_bytes != again.size_bytes:
@@ -150,11 +150,11 @@ class _Tally:
         self.wrong[(sender, receiver)] = self.wrong.get((sender, receiver), 0) + count
 
 
-def _send_side(src: int, dst: int, size_bytes: int, latency_bytes: int, device, token: torch.Tensor,
+def _send_side(src: int, dst: int, payload: torch.Tensor, ping: torch.Tensor, device, token: torch.Tensor,
                tally: _Tally, hook) -> tuple[float, float]:
-    """One iteration of pair (src, dst) on src: the timed transfer, then the timed ping-pong."""
-    payload, ping, pong = (_pattern(src, size_bytes, device), _pattern(src, latency_bytes, device),
-                           _pattern(dst, latency_bytes, device))
+    """One iteration of pair (src, dst) on src, sending its own patterns: the timed transfer, then the timed
+    ping-pong."""
+    pong = _pattern(dst, ping.numel(), device)
     small = _complement(pong)
     dist.recv(token, dst)  # dst is ready, and has checked the previous payload
     synchronize(device)
@@ -214,6 +214,8 @@ def measure_p2p_matrix(size_bytes: int, *, device, warmup: int = 1, repeats: int
     token = torch.zeros(1, dtype=torch.uint8, device=device)
     align = torch.zeros(1, device=device)
     tally = _Tally()
+    # what this rank sends is the same to every peer: made once, not for every transfer
+    own_payload, own_ping = _pattern(rank, size_bytes, device), _pattern(rank, latency_bytes, device)
     timings = {pair: ([], []) for pair in schedule if pair[0] == rank}
     # Round by round, one iteration of every pair per round: a burst of other load on a shared host then falls
     # on one iteration of several pairs alike, which the medians absorb, rather than on a whole series of one
@@ -221,7 +223,7 @@ def measure_p2p_matrix(size_bytes: int, *, device, warmup: int = 1, repeats: int
     for iteration in range(warmup + repeats):
         for src, dst in schedule:
             if rank == src:
-                transfer, round_trip = _send_side(src, dst, size_bytes, latency_bytes, device, token, tally, hook)
+                transfer, round_trip = _send_side(src, dst, own_payload, own_ping, device, token, tally, hook)
                 if iteration >= warmup:
                     timings[(src, dst)][0].append(transfer)
                     timings[(src, dst)][1].append(round_trip)
